@@ -1,0 +1,1 @@
+"""Shared core: the MQTT contract, broker connection helpers and the command line."""

@@ -1,0 +1,1 @@
+"""Panel/Bokeh dashboards: live fleet view and offline CSV analysis."""

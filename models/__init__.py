@@ -1,0 +1,1 @@
+"""Feed-rate model: features, training, evaluation and live recommendations."""

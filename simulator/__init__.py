@@ -1,0 +1,1 @@
+"""Mechanistic CHO fed-batch simulator, fault injection, datasets, fleet publisher and CSV replay."""
