@@ -6,9 +6,9 @@ contract table); a value outside them is a data error, not a process alarm.
 >>> from datetime import datetime, UTC
 >>> from bioreactor.contract import Reading, decode, encode
 >>> r = Reading(timestamp=datetime(2026, 1, 1, tzinfo=UTC), reactor_id="R1", batch_id="B1",
-...             seq=0, culture_h=0.0, vcd=0.4, viability=98.0, glucose=6.0, lactate=0.2,
-...             do=95.0, ph=7.05, temperature=37.0, agitation=80.0, airflow=0.02,
-...             feed_rate=0.0, volume=2.0)
+...             seq=0, culture_h=0.0, vcd=0.4, glucose=6.0, lactate=0.2, do=95.0,
+...             ph=7.05, temperature=37.0, agitation=80.0, airflow=0.02, feed_rate=0.0,
+...             viability=98.0, volume=2.0)
 >>> decode(Reading, encode(r)) == r
 True
 >>> decode(Reading, b'{"schema": 1}')
@@ -45,6 +45,9 @@ PROCESS_VARIABLES: tuple[str, ...] = (
 class Reading:
     """One sample of one reactor: what the simulator, a replay or a real DCS publishes.
 
+    The nine process variables of every bioreactor data set (VCD, glucose,
+    lactate, DO, pH, temperature, agitation, airflow, feed rate) are required;
+    viability and volume are optional because many plants measure them offline.
     ``fault``/``fault_effective`` are ground-truth labels written by the
     simulator; the monitor never reads them.
     """
@@ -55,7 +58,6 @@ class Reading:
     seq: int = quantity("count", 0)
     culture_h: float = quantity("h", 0, 24 * 60)
     vcd: float = quantity("1e6 cells/mL", 0, 200)
-    viability: float = quantity("%", 0, 100)
     glucose: float = quantity("g/L", 0, 60)
     lactate: float = quantity("g/L", 0, 30)
     do: float = quantity("% air sat.", 0, 500)
@@ -64,7 +66,8 @@ class Reading:
     agitation: float = quantity("rpm", 0, 2000)
     airflow: float = quantity("L/min", 0, 100)
     feed_rate: float = quantity("mL/h", 0, 10_000)
-    volume: float = quantity("L", 0.001, 50_000)
+    viability: float | None = quantity("%", 0, 100, default=None)
+    volume: float | None = quantity("L", 0.001, 50_000, default=None)
     titer: float | None = quantity("g/L", 0, 50, default=None)
     base_rate: float | None = quantity("mL/h", 0, 10_000, default=None)
     do_setpoint: float | None = quantity("% air sat.", 0, 500, default=None)
