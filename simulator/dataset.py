@@ -1,0 +1,146 @@
+"""Labelled datasets: random batches with and without faults, as a DataFrame or a CSV file.
+
+>>> frame = generate_frame(batches=2, seed=3, days=0.5, fault_fraction=0.0)
+>>> list(frame.columns) == list(CSV_COLUMNS)
+True
+>>> frame.groupby("batch_id").size().tolist()
+[145, 145]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from bioreactor.contract import Reading
+from simulator.faults import FAULT_TYPES, FaultType, random_fault
+from simulator.parameters import GLUCOSE_G_PER_MMOL, InitialCulture
+
+if TYPE_CHECKING:
+    from simulator.engine import BatchConfig, Record, Simulation
+
+#: Canonical CSV columns: the Reading fields (minus the schema version) and the two labels.
+CSV_COLUMNS: tuple[str, ...] = tuple(
+    f for f in Reading.__dataclass_fields__ if f not in ("schema", "fault", "fault_effective")
+) + ("fault", "fault_effective")
+
+#: First culture start of a generated campaign; batches follow each other per reactor.
+CAMPAIGN_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+REACTORS = 8
+TURNAROUND = timedelta(days=16)
+
+
+
+def random_configs(
+    batches: int,
+    seed: int,
+    *,
+    fault_fraction: float = 0.5,
+    faults: Sequence[FaultType] | None = None,
+) -> list[BatchConfig]:
+    """Batches with biological variability; a ``fault_fraction`` share carry one random fault.
+
+    Faulty batches cycle through ``faults`` (default: every fault type) so that each type
+    occurs equally often.
+    """
+    from simulator.engine import BatchConfig
+
+    if batches < 1:
+        raise ValueError("batches must be at least 1")
+    if not 0.0 <= fault_fraction <= 1.0:
+        raise ValueError("fault_fraction must be between 0 and 1")
+    rng = np.random.default_rng(seed)
+    kinds = list(faults) if faults else list(FAULT_TYPES)
+    n_faulty = int(round(batches * fault_fraction))
+    faulty_at = set(rng.permutation(batches)[:n_faulty].tolist())
+    configs = []
+    next_kind = 0
+    for i in range(batches):
+        fault = None
+        if i in faulty_at:
+            fault = random_fault(kinds[next_kind % len(kinds)], rng)
+            next_kind += 1
+        configs.append(
+            BatchConfig(
+                batch_id=f"S{seed}-B{i + 1:03d}",
+                reactor_id=f"R{i % REACTORS + 1:02d}",
+                start=CAMPAIGN_START + (i // REACTORS) * TURNAROUND + timedelta(hours=3 * (i % REACTORS)),
+                fault=fault,
+                shift_h=float(rng.uniform(96, 144)) if rng.random() < 0.85 else None,
+                initial=InitialCulture(
+                    vcd=float(rng.uniform(0.3, 0.5)),
+                    glucose=float(rng.uniform(5.5, 7.5)) / GLUCOSE_G_PER_MMOL,
+                    glutamine=float(rng.uniform(4.0, 6.0)),
+                ),
+                mu_factor=float(rng.normal(1.0, 0.06)),
+                q_o2_factor=float(rng.normal(1.0, 0.08)),
+                q_product_factor=float(rng.normal(1.0, 0.12)),
+            )
+        )
+    return configs
+
+
+def records_to_frame(sim: Simulation, records: Iterable[Record]) -> pd.DataFrame:
+    """Long format: one row per batch and sample, ordered by batch then time."""
+    columns: dict[str, list[np.ndarray]] = {}
+    labels: list[list[str]] = []
+    n = sim.batches
+    for record in records:
+        for key, value in record.items():
+            if key == "fault":
+                labels.append(value)  # type: ignore[arg-type]
+            else:
+                columns.setdefault(key, []).append(np.broadcast_to(value, (n,)))
+    stacked = {k: np.stack(v, axis=1).ravel() for k, v in columns.items()}  # batch-major
+    samples = len(labels)
+    frame = pd.DataFrame(stacked)
+    frame["fault"] = np.array(labels, dtype=object).T.ravel()
+    frame["reactor_id"] = np.repeat([c.reactor_id for c in sim.configs], samples)
+    frame["batch_id"] = np.repeat([c.batch_id for c in sim.configs], samples)
+    starts = np.repeat(np.array([c.start.astimezone(UTC).replace(tzinfo=None) for c in sim.configs], dtype="datetime64[ms]"), samples)
+    elapsed_ms = frame["seq"].to_numpy() * round(sim.sample_hours * 3_600_000)
+    stamps = starts + elapsed_ms.astype("timedelta64[ms]")
+    frame["timestamp"] = pd.to_datetime(stamps, utc=True).strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    frame["do_setpoint"] = sim.control.do_setpoint
+    frame["ph_setpoint"] = sim.control.ph_setpoint
+    return frame[list(CSV_COLUMNS)]
+
+
+def generate_frame(
+    batches: int,
+    seed: int,
+    *,
+    days: float = 14.0,
+    sample_minutes: float = 5.0,
+    samples: int | None = None,
+    fault_fraction: float = 0.5,
+    faults: Sequence[FaultType] | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """A labelled dataset of ``batches`` random batches, deterministic by ``seed``.
+
+    ``samples`` (readings per batch) overrides ``days``.
+    """
+    from simulator.engine import simulate
+
+    configs = random_configs(batches, seed, fault_fraction=fault_fraction, faults=faults)
+    return simulate(
+        configs, seed=seed, days=days, sample_minutes=sample_minutes, samples=samples, progress=progress
+    )
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a dataset; values are already rounded, so the same data give the same bytes.
+
+    Arrow's writer is ~6x faster than pandas' for the 800k-row datasets.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pa_csv.write_csv(table, path, pa_csv.WriteOptions(quoting_style="needed"))
