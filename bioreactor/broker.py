@@ -7,6 +7,7 @@ True
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -27,22 +28,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def render_config(
-    *, port: int, data_dir: Path | None, extra: str = "", template: Path = REPO_CONFIG
-) -> str:
+def render_config(*, port: int, data_dir: Path | None, extra: str = "", template: Path = REPO_CONFIG) -> str:
     """The repo's ``mosquitto.conf`` with its listener port and persistence directory replaced."""
+    replacements = {
+        "listener": f"listener {port} 127.0.0.1",
+        "persistence": "persistence true" if data_dir else "persistence false",
+        "persistence_location": f"persistence_location {data_dir}/" if data_dir else None,
+    }
     lines = []
     for line in template.read_text().splitlines():
         key = line.split(" ", 1)[0]
-        if key == "listener":
-            line = f"listener {port} 127.0.0.1"
-        elif key == "persistence_location":
-            if data_dir is None:
-                continue
-            line = f"persistence_location {data_dir}/"
-        elif key == "persistence" and data_dir is None:
-            line = "persistence false"
-        lines.append(line)
+        new = replacements.get(key, line)
+        if new is not None:
+            lines.append(new)
     return "\n".join(lines) + "\n" + extra
 
 
@@ -69,7 +67,12 @@ class Mosquitto:
         if not Path(binary).exists():
             raise FileNotFoundError("mosquitto is not installed (apt-get install -y mosquitto)")
         conf = self._workdir / "mosquitto.conf"
-        conf.write_text(render_config(port=self.port, data_dir=self.data_dir, extra=self.extra))
+        extra = self.extra
+        if self.data_dir is not None and os.geteuid() == 0:
+            # Started as root, Mosquitto switches to user 'mosquitto', which cannot write
+            # a private data_dir ("Error: Permission denied" and no persistence).
+            extra = f"user root\n{extra}"
+        conf.write_text(render_config(port=self.port, data_dir=self.data_dir, extra=extra))
         log = (self._workdir / "mosquitto.log").open("ab")
         self._process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -68,9 +69,7 @@ def make_client(
     ``will`` is a ``(topic, payload)`` published retained at QoS 1 if the client
     vanishes without disconnecting.
     """
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     # Mosquitto's default of 20 in-flight messages throttles bulk replays.
     client.max_inflight_messages_set(100)
@@ -87,15 +86,13 @@ def connect(client: mqtt.Client, address: BrokerAddress, *, timeout: float = 10.
     Raises ``ConnectionError`` when the broker refuses or does not answer in time.
     """
     persistent = bool(client.user_data_get().get("persistent", True))
-    properties = Properties(PacketTypes.CONNECT)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     properties.SessionExpiryInterval = SESSION_EXPIRY_S if persistent else 0
     connected = threading.Event()
     failure: list[str] = []
-    previous = client.on_connect
+    previous: Callable[..., None] | None = client.on_connect
 
-    def on_connect(
-        c: mqtt.Client, userdata: object, flags: object, reason: object, props: object
-    ) -> None:
+    def on_connect(c: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             failure.append(str(reason))
         connected.set()
@@ -105,7 +102,10 @@ def connect(client: mqtt.Client, address: BrokerAddress, *, timeout: float = 10.
     client.on_connect = on_connect
     try:
         client.connect(
-            address.host, address.port, keepalive=30, clean_start=not persistent,
+            address.host,
+            address.port,
+            keepalive=30,
+            clean_start=not persistent,
             properties=properties,
         )
     except OSError as err:

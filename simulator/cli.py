@@ -51,9 +51,7 @@ def register(app: typer.Typer) -> None:
         batches: Annotated[int, typer.Option(min=1, help="Batches to simulate.")] = 20,
         seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
         days: Annotated[float, typer.Option(min=0.01, help="Culture days per batch.")] = 14.0,
-        samples: Annotated[
-            int | None, typer.Option(min=2, help="Readings per batch (overrides --days).")
-        ] = None,
+        samples: Annotated[int | None, typer.Option(min=2, help="Readings per batch (overrides --days).")] = None,
         sample_minutes: Annotated[float, typer.Option(min=0.1, help="Sampling period.")] = 5.0,
         fault_fraction: Annotated[
             float, typer.Option(min=0.0, max=1.0, help="Share of batches with one random fault.")
@@ -64,8 +62,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a labelled dataset: one row per reading, with fault and fault_effective labels."""
         frame = generate_frame(
-            batches, seed, days=days, samples=samples, sample_minutes=sample_minutes,
-            fault_fraction=fault_fraction, faults=faults, progress=True,
+            batches,
+            seed,
+            days=days,
+            samples=samples,
+            sample_minutes=sample_minutes,
+            fault_fraction=fault_fraction,
+            faults=faults,
+            progress=True,
         )
         write_csv(frame, out)
         typer.echo(f"wrote {len(frame)} rows of {batches} batches to {out}", err=True)
@@ -91,9 +95,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay a CSV of readings over MQTT, keeping their relative timing."""
         speed_or_none = None if as_fast_as_possible else speed
-        status = replay_file(
-            file, maps=column_map or [], speed=speed_or_none, broker=broker, reactor_id=reactor_id
-        )
+        status = replay_file(file, maps=column_map or [], speed=speed_or_none, broker=broker, reactor_id=reactor_id)
         raise typer.Exit(status)
 
 

@@ -66,6 +66,7 @@ class PhControl:
         low = (control.ph_setpoint - control.ph_deadband) - ph_probe
         self.co2_fraction = np.clip(
             self.co2_fraction + np.where(high > 0, self.co2_gain * high, -self.co2_decay) * dt,
-            0.0, control.max_co2_fraction,
+            0.0,
+            control.max_co2_fraction,
         )
         return np.clip(self.base_gain * low, 0.0, control.base_max_rate)

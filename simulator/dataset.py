@@ -9,33 +9,26 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from bioreactor.contract import Reading
+from simulator.engine import BatchConfig, simulate
 from simulator.faults import FAULT_TYPES, FaultType, random_fault
+from simulator.frame import CSV_COLUMNS
 from simulator.parameters import GLUCOSE_G_PER_MMOL, InitialCulture
 
-if TYPE_CHECKING:
-    from simulator.engine import BatchConfig, Record, Simulation
-
-#: Canonical CSV columns: the Reading fields (minus the schema version) and the two labels.
-CSV_COLUMNS: tuple[str, ...] = tuple(
-    f for f in Reading.__dataclass_fields__ if f not in ("schema", "fault", "fault_effective")
-) + ("fault", "fault_effective")
+__all__ = ["CSV_COLUMNS", "generate_frame", "random_configs", "write_csv"]
 
 #: First culture start of a generated campaign; batches follow each other per reactor.
 CAMPAIGN_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 REACTORS = 8
 TURNAROUND = timedelta(days=16)
-
 
 
 def random_configs(
@@ -50,15 +43,13 @@ def random_configs(
     Faulty batches cycle through ``faults`` (default: every fault type) so that each type
     occurs equally often.
     """
-    from simulator.engine import BatchConfig
-
     if batches < 1:
         raise ValueError("batches must be at least 1")
     if not 0.0 <= fault_fraction <= 1.0:
         raise ValueError("fault_fraction must be between 0 and 1")
     rng = np.random.default_rng(seed)
     kinds = list(faults) if faults else list(FAULT_TYPES)
-    n_faulty = int(round(batches * fault_fraction))
+    n_faulty = round(batches * fault_fraction)
     faulty_at = set(rng.permutation(batches)[:n_faulty].tolist())
     configs = []
     next_kind = 0
@@ -87,32 +78,6 @@ def random_configs(
     return configs
 
 
-def records_to_frame(sim: Simulation, records: Iterable[Record]) -> pd.DataFrame:
-    """Long format: one row per batch and sample, ordered by batch then time."""
-    columns: dict[str, list[np.ndarray]] = {}
-    labels: list[list[str]] = []
-    n = sim.batches
-    for record in records:
-        for key, value in record.items():
-            if key == "fault":
-                labels.append(value)  # type: ignore[arg-type]
-            else:
-                columns.setdefault(key, []).append(np.broadcast_to(value, (n,)))
-    stacked = {k: np.stack(v, axis=1).ravel() for k, v in columns.items()}  # batch-major
-    samples = len(labels)
-    frame = pd.DataFrame(stacked)
-    frame["fault"] = np.array(labels, dtype=object).T.ravel()
-    frame["reactor_id"] = np.repeat([c.reactor_id for c in sim.configs], samples)
-    frame["batch_id"] = np.repeat([c.batch_id for c in sim.configs], samples)
-    starts = np.repeat(np.array([c.start.astimezone(UTC).replace(tzinfo=None) for c in sim.configs], dtype="datetime64[ms]"), samples)
-    elapsed_ms = frame["seq"].to_numpy() * round(sim.sample_hours * 3_600_000)
-    stamps = starts + elapsed_ms.astype("timedelta64[ms]")
-    frame["timestamp"] = pd.to_datetime(stamps, utc=True).strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
-    frame["do_setpoint"] = sim.control.do_setpoint
-    frame["ph_setpoint"] = sim.control.ph_setpoint
-    return frame[list(CSV_COLUMNS)]
-
-
 def generate_frame(
     batches: int,
     seed: int,
@@ -128,12 +93,8 @@ def generate_frame(
 
     ``samples`` (readings per batch) overrides ``days``.
     """
-    from simulator.engine import simulate
-
     configs = random_configs(batches, seed, fault_fraction=fault_fraction, faults=faults)
-    return simulate(
-        configs, seed=seed, days=days, sample_minutes=sample_minutes, samples=samples, progress=progress
-    )
+    return simulate(configs, seed=seed, days=days, sample_minutes=sample_minutes, samples=samples, progress=progress)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from simulator.control import DoCascade, PhControl
 from simulator.faults import Fault, FaultType
 from simulator.feeding import ExpertPolicy, FeedPolicy, Observation
+from simulator.frame import records_to_frame
 from simulator.parameters import (
     GLUCOSE_G_PER_MMOL,
     LACTATE_G_PER_MMOL,
@@ -44,8 +45,19 @@ Record = dict[str, object]
 
 #: Decimals kept per reading field: below sensor resolution, and stable across platforms.
 DECIMALS = {
-    "culture_h": 4, "vcd": 3, "viability": 2, "glucose": 3, "lactate": 3, "do": 2, "ph": 3,
-    "temperature": 2, "agitation": 1, "airflow": 4, "feed_rate": 3, "volume": 4, "titer": 4,
+    "culture_h": 4,
+    "vcd": 3,
+    "viability": 2,
+    "glucose": 3,
+    "lactate": 3,
+    "do": 2,
+    "ph": 3,
+    "temperature": 2,
+    "agitation": 1,
+    "airflow": 4,
+    "feed_rate": 3,
+    "volume": 4,
+    "titer": 4,
     "base_rate": 3,
 }
 
@@ -119,7 +131,8 @@ class Simulation:
         self.faults = FaultSchedule.from_faults([c.fault for c in self.configs] + [None] * len(faulty))
         self._shift_h = np.array([np.inf if c.shift_h is None else c.shift_h for c in column_configs])
         self.state = CultureState.initial(
-            [c.initial for c in column_configs], self.vessel,
+            [c.initial for c in column_configs],
+            self.vessel,
             mu_factor=np.array([c.mu_factor for c in column_configs]),
             q_o2_factor=np.array([c.q_o2_factor for c in column_configs]),
             q_product_factor=np.array([c.q_product_factor for c in column_configs]),
@@ -151,8 +164,10 @@ class Simulation:
         """Simulate one sample period; return that sample's readings and labels for every batch."""
         self._feed = self._decide_feed()
         base_total = np.zeros(len(self._source))
-        for _ in range(self._steps_per_sample):
-            self.t += self._dt
+        first = self.seq * self._steps_per_sample
+        for k in range(1, self._steps_per_sample + 1):
+            # Time from an integer count, so sample times are exact multiples of the period.
+            self.t = (first + k) * self._dt
             base_total += self._step(self.t)
         self._base_delivered = base_total / self._steps_per_sample
         self.seq += 1
@@ -161,7 +176,9 @@ class Simulation:
 
     def _decide_feed(self) -> FloatArray:
         r = self._readings
-        obs = Observation(batch_index=self._source, **{k: r[k] for k in Observation.__dataclass_fields__ if k != "batch_index"})
+        obs = Observation(
+            batch_index=self._source, **{k: r[k] for k in Observation.__dataclass_fields__ if k != "batch_index"}
+        )
         feed = np.asarray(self.policy(obs), dtype=np.float64)
         if feed.shape != (len(self._source),) or not np.all(np.isfinite(feed)):
             raise ValueError(f"feed policy returned {feed!r}: expected {len(self._source)} finite rates")
@@ -172,12 +189,16 @@ class Simulation:
         """One integration step; returns the base actually pumped (mL/h)."""
         f = self.faults
         now = f.at(t)
-        do_probe, ph_probe = self._probes.update(self.state.do_percent(), self.state.ph, self._dt, t, f, now)
+        do_probe, ph_probe = self._probes.update(
+            self.state.do_percent(), self.state.ph, self._dt, t, faults=f, active=now
+        )
         agitation, self._airflow = self._do_loop.update(
             do_probe, self.control.do_setpoint, self._dt, self.vessel, self.state.volume
         )
         self._agitation = np.where(now.of(FaultType.AGITATOR_FAILURE), agitation * (1.0 - f.magnitude), agitation)
-        base = np.where(now.of(FaultType.BASE_PUMP_FAILURE), 0.0, self._ph_loop.update(ph_probe, self.control, self._dt))
+        base = np.where(
+            now.of(FaultType.BASE_PUMP_FAILURE), 0.0, self._ph_loop.update(ph_probe, self.control, self._dt)
+        )
         feed = np.where(now.of(FaultType.MISSED_FEED), 0.0, self._feed)
         self._actual_feed = np.where(now.of(FaultType.OVERFEEDING), feed * f.magnitude, feed)
         starts = now.of(FaultType.CONTAMINATION) & (f.onset > t - self._dt)
@@ -192,7 +213,7 @@ class Simulation:
             kla_factor=np.where(now.of(FaultType.AERATION_LOSS), 1.0 - f.magnitude, 1.0),
         )
         setpoint = np.where(t >= self._shift_h, self.control.shift_temperature, self.control.temperature)
-        self.state.advance(act, self._dt, setpoint, self.kinetics, self.vessel, self.control)
+        self.state.advance(act, self._dt, setpoint, kin=self.kinetics, vessel=self.vessel, control=self.control)
         self._do_probe, self._ph_probe = do_probe, ph_probe
         return base
 
@@ -200,13 +221,15 @@ class Simulation:
         """Sensor readings of every column; twins draw the same noise as their batch."""
         s, noise = self.state, self.noise
         z = self._rng.standard_normal((9, self.batches))[:, self._source]
+        stuck = self.faults.active(FaultType.DO_STUCK, self.t)
         return {
             "culture_h": np.full(len(self._source), self.seq * self.sample_hours),
             "vcd": np.maximum(s.viable * (1.0 + noise.vcd_relative * z[0]), 0.0),
             "viability": np.clip(s.viability + noise.viability * z[1], 0.0, 100.0),
             "glucose": np.maximum(s.glucose * GLUCOSE_G_PER_MMOL + noise.glucose * z[2], 0.0),
             "lactate": np.maximum(s.lactate * LACTATE_G_PER_MMOL + noise.lactate * z[3], 0.0),
-            "do": np.clip(self._do_probe + noise.do * z[4], 0.0, 200.0),
+            # A stuck probe repeats one value: no noise either (domain notes: variance collapses).
+            "do": np.clip(self._do_probe + noise.do * z[4] * ~stuck, 0.0, 200.0),
             "ph": self._ph_probe + noise.ph * z[5],
             "temperature": s.temperature + noise.temperature * z[6],
             "agitation": np.maximum(self._agitation + noise.agitation * z[7], 0.0),
@@ -217,7 +240,8 @@ class Simulation:
             "base_rate": self._base_delivered.copy(),
             "temperature_setpoint": np.where(
                 self.seq * self.sample_hours >= self._shift_h,
-                self.control.shift_temperature, self.control.temperature,
+                self.control.shift_temperature,
+                self.control.temperature,
             ),
             "_do_true": s.do_percent(),
             "_ph_true": s.ph,
@@ -240,7 +264,7 @@ class Simulation:
             "glucose": np.abs(r["_glucose_true"][a] - r["_glucose_true"][b]),
         }
         for k, batch in enumerate(a):
-            kind = self.configs[batch].fault.kind  # type: ignore[union-attr]
+            kind = self.configs[batch].fault.kind
             thresholds = EFFECT_THRESHOLDS[kind]
             deviates = not thresholds or any(gaps[name][k] > limit for name, limit in thresholds.items())
             self._effective[batch] = active[batch] and (self._effective[batch] or deviates)
@@ -271,15 +295,13 @@ def simulate(
     samples: int | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Simulate ``configs`` for ``days`` and return one row per reading (see ``dataset.CSV_COLUMNS``).
+    """Simulate ``configs`` for ``days`` and return one row per reading (see ``frame.CSV_COLUMNS``).
 
     ``samples`` (readings per batch, the one at time zero included) overrides ``days``.
     ``policy`` decides the feed of all batches each sample (default: the expert operator).
     """
-    from simulator.dataset import records_to_frame  # the frame layout lives with the CSV format
-
     sim = Simulation(configs, policy, seed=seed, sample_minutes=sample_minutes)
-    steps = samples - 1 if samples is not None else int(round(days * 24 * 60 / sample_minutes))
+    steps = samples - 1 if samples is not None else round(days * 24 * 60 / sample_minutes)
     return records_to_frame(sim, _records(sim, steps, progress))
 
 

@@ -44,13 +44,17 @@ class FaultSpec:
 
 
 FAULT_SPECS: dict[FaultType, FaultSpec] = {
-    FaultType.DO_DRIFT: FaultSpec("DO reading drift, % air sat. per day (fouling)", (4.0, 10.0), (48, 240), signed=True),
+    FaultType.DO_DRIFT: FaultSpec(
+        "DO reading drift, % air sat. per day (fouling)", (4.0, 10.0), (48, 240), signed=True
+    ),
     FaultType.DO_STUCK: FaultSpec("unused (the reading freezes at its value at onset)", (1.0, 1.0), (48, 240)),
-    FaultType.AERATION_LOSS: FaultSpec("fraction of kLa lost (sparger clog, gas supply)", (0.75, 0.95), (72, 220)),
+    FaultType.AERATION_LOSS: FaultSpec("fraction of kLa lost (sparger clog, gas supply)", (0.6, 0.9), (72, 220)),
     FaultType.AGITATOR_FAILURE: FaultSpec("fraction of impeller speed lost", (0.6, 1.0), (48, 240), (4, 24)),
-    FaultType.PH_DRIFT: FaultSpec("pH reading drift per day", (0.08, 0.2), (48, 240), signed=True),
+    FaultType.PH_DRIFT: FaultSpec("pH reading drift per day", (0.04, 0.1), (48, 240), signed=True),
     FaultType.BASE_PUMP_FAILURE: FaultSpec("unused (no base is delivered)", (1.0, 1.0), (30, 110)),
-    FaultType.TEMPERATURE_CONTROL_FAILURE: FaultSpec("°C per hour of drift away from the set point", (0.15, 0.5), (48, 240), signed=True),
+    FaultType.TEMPERATURE_CONTROL_FAILURE: FaultSpec(
+        "°C per hour of drift away from the set point", (0.15, 0.5), (48, 240), signed=True
+    ),
     FaultType.MISSED_FEED: FaultSpec("unused (the feed pump stops)", (1.0, 1.0), (70, 200), (24, 60)),
     FaultType.OVERFEEDING: FaultSpec("multiple of the intended feed rate", (2.5, 4.0), (70, 200), (24, 72)),
     FaultType.CONTAMINATION: FaultSpec("initial bacterial load, relative", (0.5, 2.0), (48, 240)),

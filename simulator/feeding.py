@@ -16,7 +16,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,13 +51,23 @@ class Observation:
     @classmethod
     def from_values(cls, **values: float) -> Observation:
         """A one-batch observation; unspecified variables take typical mid-culture values."""
-        typical = {
-            "culture_h": 0.0, "vcd": 1.0, "viability": 95.0, "glucose": 5.0, "lactate": 0.5,
-            "do": 40.0, "ph": 7.0, "temperature": 37.0, "agitation": 100.0, "airflow": 0.05,
-            "volume": 2.0, "feed_rate": 0.0,
+        typical: dict[str, Any] = {
+            "culture_h": 0.0,
+            "vcd": 1.0,
+            "viability": 95.0,
+            "glucose": 5.0,
+            "lactate": 0.5,
+            "do": 40.0,
+            "ph": 7.0,
+            "temperature": 37.0,
+            "agitation": 100.0,
+            "airflow": 0.05,
+            "volume": 2.0,
+            "feed_rate": 0.0,
         }
         typical.update(values)
-        return cls(**{k: np.array([v], dtype=np.float64) for k, v in typical.items()})
+        arrays: dict[str, Any] = {k: np.array([v], dtype=np.float64) for k, v in typical.items()}
+        return cls(**arrays)
 
     def __len__(self) -> int:
         return len(self.vcd)
@@ -76,8 +86,9 @@ class FeedPolicy(Protocol):
 class ExpertPolicy:
     """An experienced operator's continuous feeding, with human variability.
 
-    Feeds from ``start_h`` what the culture needs: glucose demand estimated from
-    VCD and volume plus a proportional correction towards ``target_glucose``;
+    Feeds from ``start_h`` (earlier if glucose falls below ``early_start_glucose``)
+    what the culture needs: glucose demand estimated from VCD and volume plus a
+    proportional correction towards ``target_glucose``;
     holds back when lactate is high (overflow metabolism) or DO is low (cells
     cannot use more substrate without oxygen). The operator revises the rate's
     noise factor every ``revise_h`` hours (log-normal, ``noise`` sigma).
@@ -86,6 +97,7 @@ class ExpertPolicy:
     seed: int = 0
     noise: float = 0.05
     start_h: float = 60.0
+    early_start_glucose: float = 3.0  # g/L: a fast culture is fed before start_h
     target_glucose: float = 4.0  # g/L, middle of the 2-6 g/L band (domain notes)
     uptake_per_cell: float = 0.009  # g glucose/h per (1e6 cells/mL x L), ~50 fmol/cell/h
     gain: float = 0.12  # 1/h
@@ -114,7 +126,7 @@ class ExpertPolicy:
         rate *= np.clip(1.0 - 0.15 * (obs.lactate - 2.5), 0.6, 1.0)
         rate *= np.clip(obs.do / 30.0, 0.5, 1.0)
         rate *= self._noise_factors(obs)
-        rate[obs.culture_h < self.start_h] = 0.0
+        rate[(obs.culture_h < self.start_h) & (obs.glucose > self.early_start_glucose)] = 0.0
         return np.clip(rate, 0.0, self.control.max_feed_rate)
 
 

@@ -24,6 +24,7 @@ from bioreactor.mqtt import BrokerAddress, connect, disconnect, make_client
 from simulator.engine import BatchConfig, Record, Simulation
 from simulator.faults import Fault
 
+
 @dataclass(frozen=True)
 class FleetPlan:
     """What to run: ``reactors`` batches starting now, with optional faults per reactor id."""
@@ -34,18 +35,16 @@ class FleetPlan:
     seed: int = 0
     faults: tuple[tuple[str, Fault], ...] = ()
     batch_prefix: str = "FLEET"
+    reactor_prefix: str = "R"
 
     def configs(self, start: datetime) -> list[BatchConfig]:
         faults = dict(self.faults)
-        ids = [f"R{i + 1:02d}" for i in range(self.reactors)]
+        ids = [f"{self.reactor_prefix}{i + 1:02d}" for i in range(self.reactors)]
         unknown = set(faults) - set(ids)
         if unknown:
             raise ValueError(f"faults name unknown reactors {sorted(unknown)}; the fleet has {ids[0]}..{ids[-1]}")
         stamp = start.strftime("%Y%m%dT%H%M")
-        return [
-            BatchConfig(f"{self.batch_prefix}-{stamp}-{rid}", rid, start, fault=faults.get(rid))
-            for rid in ids
-        ]
+        return [BatchConfig(f"{self.batch_prefix}-{stamp}-{rid}", rid, start, fault=faults.get(rid)) for rid in ids]
 
 
 def record_to_readings(sim: Simulation, record: Record) -> list[Reading]:
@@ -102,7 +101,7 @@ def publish_fleet(
     """Run the fleet to harvest (or Ctrl-C) and publish every reading; returns how many were published."""
     sim = Simulation(plan.configs(start or datetime.now(UTC)), seed=plan.seed, sample_minutes=plan.sample_minutes)
     clients = {c.reactor_id: _connect_reactor(c, address) for c in sim.configs}
-    samples = int(round(plan.days * 24 * 60 / plan.sample_minutes))
+    samples = round(plan.days * 24 * 60 / plan.sample_minutes)
     pacer = Pacer(speed)
     published = 0
     pending: list[mqtt.MQTTMessageInfo] = []
@@ -114,7 +113,9 @@ def publish_fleet(
             readings = record_to_readings(sim, record)
             pacer.wait_until(readings[0].culture_h)
             for reading in readings:
-                pending.append(clients[reading.reactor_id].publish(reading_topic(reading.reactor_id), encode(reading), qos=1))
+                pending.append(
+                    clients[reading.reactor_id].publish(reading_topic(reading.reactor_id), encode(reading), qos=1)
+                )
             published += len(readings)
             if on_sample is not None:
                 on_sample(readings)
@@ -128,9 +129,13 @@ def publish_fleet(
 
 def _connect_reactor(config: BatchConfig, address: BrokerAddress) -> mqtt.Client:
     offline = Status(config.reactor_id, StatusState.OFFLINE, datetime.now(UTC), config.batch_id, "publisher lost")
-    client = make_client(f"sim-{config.batch_id}", persistent=False, will=(status_topic(config.reactor_id), encode(offline)))
+    client = make_client(
+        f"sim-{config.batch_id}", persistent=False, will=(status_topic(config.reactor_id), encode(offline))
+    )
     connect(client, address)
-    online = Status(config.reactor_id, StatusState.ONLINE, datetime.now(UTC), config.batch_id, "simulated batch running")
+    online = Status(
+        config.reactor_id, StatusState.ONLINE, datetime.now(UTC), config.batch_id, "simulated batch running"
+    )
     client.publish(status_topic(config.reactor_id), encode(online), qos=1, retain=True)
     return client
 

@@ -59,10 +59,10 @@ class Kinetics:
 
 @dataclass(frozen=True, slots=True)
 class Vessel:
-    """A 3 L bench bioreactor with one pitched-blade impeller and a microsparger."""
+    """A 5 L bench bioreactor (2 L start) with one pitched-blade impeller and a microsparger."""
 
     initial_volume: float = 2.0  # L
-    max_volume: float = 3.0  # L
+    max_volume: float = 3.5  # L (5 L vessel)
     impeller_diameter: float = 0.06  # m
     vessel_diameter: float = 0.13  # m
     power_number: float = 1.5  # pitched blade

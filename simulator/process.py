@@ -64,6 +64,9 @@ class CultureState:
     volume: FloatArray
     titer: FloatArray  # g/L
     bacteria: FloatArray
+    # cumulative glucose fed and consumed (mmol), for mass balances
+    glucose_fed: FloatArray
+    glucose_consumed: FloatArray
     # per-batch biological variability (multipliers of the nominal kinetics)
     mu_factor: FloatArray
     q_o2_factor: FloatArray
@@ -99,6 +102,8 @@ class CultureState:
             volume=np.full(n, vessel.initial_volume),
             titer=np.zeros(n),
             bacteria=np.zeros(n),
+            glucose_fed=np.zeros(n),
+            glucose_consumed=np.zeros(n),
             mu_factor=mu_factor,
             q_o2_factor=q_o2_factor,
             q_product_factor=q_product_factor,
@@ -126,16 +131,22 @@ class CultureState:
         return 100.0 * self.oxygen / self.o2_saturation()
 
     def advance(
-        self, act: Actuation, dt: float, temperature_setpoint: FloatArray,
-        kin: Kinetics, vessel: Vessel, control: Control,
+        self,
+        act: Actuation,
+        dt: float,
+        temperature_setpoint: FloatArray,
+        *,
+        kin: Kinetics,
+        vessel: Vessel,
+        control: Control,
     ) -> None:
         """One explicit Euler step of ``dt`` hours."""
         # Temperature: a healthy jacket loop reaches its set point within ~20 min.
         failed = act.temperature_drift != 0.0
         relax = (temperature_setpoint - self.temperature) * (1.0 - np.exp(-dt / 0.3))
-        self.temperature = np.clip(
-            np.where(failed, self.temperature + act.temperature_drift * dt, self.temperature + relax),
-            20.0, 42.0,
+        self.temperature = np.minimum(
+            np.maximum(np.where(failed, self.temperature + act.temperature_drift * dt, self.temperature + relax), 20.0),
+            42.0,
         )
         t = self.temperature
         glc, gln, lac, amm = self.glucose, self.glutamine, self.lactate, self.ammonia
@@ -145,9 +156,18 @@ class CultureState:
         # ~65 % slower at 33 °C, the usual purpose of a temperature shift.
         f_temp = np.exp(-(((t - 37.0) / 3.9) ** 2))
         mu = (
-            kin.mu_max * self.mu_factor * f_temp * o2_limit
-            * glc / (kin.k_glc + glc) * gln / (kin.k_gln + gln)
-            * kin.ki_lac / (kin.ki_lac + lac) * kin.ki_amm / (kin.ki_amm + amm)
+            kin.mu_max
+            * self.mu_factor
+            * f_temp
+            * o2_limit
+            * glc
+            / (kin.k_glc + glc)
+            * gln
+            / (kin.k_gln + gln)
+            * kin.ki_lac
+            / (kin.ki_lac + lac)
+            * kin.ki_amm
+            / (kin.ki_amm + amm)
         )
         kd = (
             kin.kd_max * (0.03 + (amm / (kin.kd_amm + amm)) ** 3 + 0.5 * (lac / (kin.kd_lac + lac)) ** 2)
@@ -167,9 +187,7 @@ class CultureState:
         q_gln = mu / kin.y_x_gln * cells
         overflow = glc / (glc + kin.k_overflow) * np.clip(1.0 - 0.17 * (37.0 - t), 0.3, 1.0)
         lac_made = kin.y_lac_glc * growth_glc * overflow
-        lac_used = (
-            kin.q_lac_consumption * cells * lac / (lac + kin.k_lac_consumption) * (1.0 - overflow)
-        )
+        lac_used = kin.q_lac_consumption * cells * lac / (lac + kin.k_lac_consumption) * (1.0 - overflow)
         bact = self.bacteria
         bact_growth = BACTERIA_MU * glc / (glc + 0.5) * (1.0 - bact / BACTERIA_CAPACITY) * bact
         bact_glc = BACTERIA_Q_GLC * bact * glc / (glc + 0.5)
@@ -183,32 +201,41 @@ class CultureState:
 
         self.viable = np.maximum(xv + dt * (mu - kd - dilution) * xv, 1e-6)
         self.dead = np.maximum(self.dead + dt * (kd * xv - (kin.k_lysis + dilution) * self.dead), 0.0)
-        self.glucose = np.maximum(
-            glc + dt * (-q_glc - bact_glc + feed_l_h * control.feed_glucose / self.volume - dilution * glc), 0.0
-        )
+        # Uptake cannot exceed what is there: limiting it keeps the glucose balance exact.
+        consumed = np.minimum((q_glc + bact_glc) * dt, glc)
+        fed = feed_l_h * control.feed_glucose * dt  # mmol
+        self.glucose_fed = self.glucose_fed + fed
+        self.glucose_consumed = self.glucose_consumed + consumed * self.volume
+        volume_after = self.volume + dt * (feed_l_h + base_l_h)
+        self.glucose = (glc * self.volume - consumed * self.volume + fed) / volume_after
         self.glutamine = np.maximum(
-            gln + dt * (-q_gln - kin.k_gln_degradation * gln
-                        + feed_l_h * control.feed_glutamine / self.volume - dilution * gln), 0.0
+            gln
+            + dt
+            * (-q_gln - kin.k_gln_degradation * gln + feed_l_h * control.feed_glutamine / self.volume - dilution * gln),
+            0.0,
         )
         self.lactate = np.maximum(lac + dt * (lac_made - lac_used - dilution * lac), 0.0)
         self.ammonia = np.maximum(amm + dt * (ammonia_made - dilution * amm), 0.0)
         # Lactic acid and bacterial acids consume bicarbonate and release CO2; ammonia
         # and added base restore it (NH3 + H+ -> NH4+).
         self.bicarbonate = np.maximum(
-            self.bicarbonate + dt * (-acid + ammonia_made
-                                     + base_l_h * control.base_concentration / self.volume
-                                     - dilution * self.bicarbonate), 0.05
+            self.bicarbonate
+            + dt
+            * (
+                -acid + ammonia_made + base_l_h * control.base_concentration / self.volume - dilution * self.bicarbonate
+            ),
+            0.05,
         )
         self.co2 = np.maximum(
             self.co2 + dt * (kin.respiratory_quotient * our + acid - 0.89 * kla * (self.co2 - co2_gas)), 1e-3
         )
         self.oxygen = np.maximum(self.oxygen + dt * (kla * (c_star - self.oxygen) - our), 0.0)
         self.titer = self.titer + dt * (
-            kin.q_product * self.q_product_factor * cells
-            * np.clip(1.0 + 0.12 * (37.0 - t), 0.7, 1.6) - dilution * self.titer
+            kin.q_product * self.q_product_factor * cells * np.clip(1.0 + 0.12 * (37.0 - t), 0.7, 1.6)
+            - dilution * self.titer
         )
         self.bacteria = bact + dt * (bact_growth - dilution * bact)
-        self.volume = self.volume + dt * (feed_l_h + base_l_h)
+        self.volume = volume_after
 
     def kla(self, act: Actuation, vessel: Vessel) -> FloatArray:
         """Van 't Riet correlation kLa = a (P/V)^b v_s^c, in 1/h."""

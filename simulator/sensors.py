@@ -16,6 +16,10 @@ from simulator.schedule import ActiveFaults, FaultSchedule
 FloatArray = NDArray[np.float64]
 
 
+#: Largest offset a drifting probe reaches (DO % air sat., pH units).
+MAX_DRIFT = {FaultType.DO_DRIFT: 30.0, FaultType.PH_DRIFT: 0.4}
+
+
 @dataclass(frozen=True, slots=True)
 class SensorNoise:
     """Measurement noise, one sigma, in reading units."""
@@ -29,9 +33,6 @@ class SensorNoise:
     temperature: float = 0.05  # °C, RTD +/-0.1
     agitation: float = 0.5  # rpm
     airflow: float = 0.002  # L/min, 1 % of a 0.2 L/min mass-flow controller
-
-    def names(self) -> tuple[str, ...]:
-        return self.__slots__  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -49,8 +50,14 @@ class Probes:
         return cls(do=do.copy(), ph=ph.copy(), do_frozen=np.full_like(do, np.nan))
 
     def update(
-        self, true_do: FloatArray, true_ph: FloatArray, dt: float, t: float,
-        faults: FaultSchedule, active: ActiveFaults,
+        self,
+        true_do: FloatArray,
+        true_ph: FloatArray,
+        dt: float,
+        t: float,
+        *,
+        faults: FaultSchedule,
+        active: ActiveFaults,
     ) -> tuple[FloatArray, FloatArray]:
         """Advance the lags (exact first-order discretisation); return the faulty signals (DO %, pH)."""
         self.do += (true_do - self.do) * (1.0 - np.exp(-dt / self.do_tau_h))
@@ -63,7 +70,11 @@ class Probes:
 
     @staticmethod
     def drift(kind: FaultType, t: float, faults: FaultSchedule, active: ActiveFaults) -> FloatArray:
-        """Offset of a drifting probe: magnitude per day since onset, while the fault is in force."""
+        """Offset of a drifting probe: magnitude per day since onset, while the fault is in force.
+
+        Bounded by :data:`MAX_DRIFT`: a fouled probe saturates, it does not drift forever.
+        """
         drifting = active.of(kind)
         elapsed = t - np.where(drifting, faults.onset, t)
-        return np.where(drifting, faults.magnitude, 0.0) * elapsed / 24.0
+        limit = MAX_DRIFT[kind]
+        return np.clip(np.where(drifting, faults.magnitude, 0.0) * elapsed / 24.0, -limit, limit)

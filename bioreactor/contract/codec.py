@@ -35,9 +35,7 @@ class ContractError(ValueError):
         self.reason = reason
 
 
-def quantity(
-    unit: str, low: float | None = None, high: float | None = None, **kwargs: Any
-) -> Any:
+def quantity(unit: str, low: float | None = None, high: float | None = None, **kwargs: Any) -> Any:
     """A dataclass field carrying a physical unit and a plausible range ``[low, high]``."""
     return dataclasses.field(metadata={"unit": unit, "low": low, "high": high}, **kwargs)
 
@@ -63,9 +61,24 @@ def parse_timestamp(value: object, field: str = "timestamp") -> datetime:
     return parsed.astimezone(UTC)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FieldRule:
+    name: str
+    hint: Any
+    optional: bool
+    metadata: typing.Mapping[str, Any]
+
+
 @cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _rules(cls: Any) -> tuple[_FieldRule, ...]:
+    """How to validate each field of ``cls``: computed once per class, since decoding is hot."""
+    hints = typing.get_type_hints(cls)
+    rules = []
+    for f in dataclasses.fields(cls):
+        hint, optional = _unwrap_optional(hints[f.name])
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        rules.append(_FieldRule(f.name, hint, optional or has_default, f.metadata))
+    return tuple(rules)
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
@@ -106,11 +119,10 @@ def _decode_value(name: str, hint: Any, raw: object, meta: typing.Mapping[str, A
     if hint is datetime:
         return parse_timestamp(raw, name)
     if isinstance(hint, type) and issubclass(hint, StrEnum):
-        try:
-            return hint(raw)
-        except ValueError:
-            allowed = ", ".join(m.value for m in hint)
-            raise ContractError(name, f"must be one of {allowed}, got {raw!r}") from None
+        allowed = [m.value for m in hint]
+        if raw not in allowed:
+            raise ContractError(name, f"must be one of {', '.join(allowed)}, got {raw!r}")
+        return hint(raw)
     if typing.get_origin(hint) is tuple:
         (item_hint, _) = typing.get_args(hint)
         if not isinstance(raw, list | tuple):
@@ -134,20 +146,15 @@ def from_dict(cls: type[T], data: typing.Mapping[str, Any]) -> T:
     """
     if not isinstance(data, typing.Mapping):
         raise ContractError("", f"payload must be a JSON object, got {type(data).__name__}")
-    hints = _hints(cls)
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        hint, optional = _unwrap_optional(hints[f.name])
-        raw = data.get(f.name)
+    for rule in _rules(typing.cast(Any, cls)):
+        raw = data.get(rule.name)
         if raw is None:
-            has_default = (
-                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-            )
-            if optional or has_default:
+            if rule.optional:
                 continue
-            reason = "is required" if f.name not in data else "must not be null"
-            raise ContractError(f.name, reason)
-        values[f.name] = _decode_value(f.name, hint, raw, f.metadata)
+            reason = "is required" if rule.name not in data else "must not be null"
+            raise ContractError(rule.name, reason)
+        values[rule.name] = _decode_value(rule.name, rule.hint, raw, rule.metadata)
     schema = values.get("schema", SCHEMA_VERSION)
     if schema != SCHEMA_VERSION:
         raise ContractError("schema", f"version {schema} is not supported (expected {SCHEMA_VERSION})")

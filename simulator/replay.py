@@ -1,0 +1,376 @@
+"""Replay a CSV of historical readings over MQTT, as if the reactors were running now.
+
+Each reactor in the file gets its own MQTT client, so that its retained status
+has its own last will (``offline`` if the replay dies). Readings go to
+``bioreactor/<reactor>/reading`` at QoS 1 in time order across reactors, with
+the spacing of their timestamps divided by ``speed`` (or none at all). Rows
+that cannot be read are reported, published to the dead-letter topic and
+skipped; at the end every reactor's status says ``end_of_stream``.
+
+The number of readings awaiting the broker's acknowledgement is bounded, so a
+replay as fast as possible never outruns the broker or loses a message.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+import paho.mqtt.client as mqtt
+from tqdm import tqdm
+
+from bioreactor.columns import ColumnMap
+from bioreactor.contract import DeadLetter, Reading, Status, StatusState, encode
+from bioreactor.contract.topics import DEAD_LETTER, reading_topic, status_topic
+from bioreactor.csvio import CsvReadings, Row, RowError
+from bioreactor.mqtt import DEFAULT_BROKER, BrokerAddress, connect, disconnect, make_client
+
+__all__ = ["DEFAULT_SPEED", "SOURCE", "ReplaySummary", "replay", "replay_file"]
+
+#: Culture time per wall time by default: one culture minute per second.
+DEFAULT_SPEED = 60.0
+#: ``source`` of the statuses and dead letters a replay publishes.
+SOURCE = "replay"
+# Seconds to wait at the end for the broker to acknowledge what is still in flight
+# (shorter after Ctrl-C: the user wants out).
+_DRAIN_TIMEOUT_S = 30.0
+_INTERRUPTED_DRAIN_TIMEOUT_S = 5.0
+
+
+class _AckWindow:
+    """Counts QoS 1 messages not yet acknowledged and holds the sender back at ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._pending = 0
+        self._changed = threading.Condition()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def acquire(self, stop: threading.Event | None) -> bool:
+        """Take a slot, waiting while the window is full unless ``stop`` is ``None``.
+
+        Returns ``False`` if ``stop`` is set while waiting.
+        """
+        with self._changed:
+            while stop is not None and self._pending >= self._limit:
+                if stop.is_set():
+                    return False
+                self._changed.wait(0.1)
+            self._pending += 1
+            return True
+
+    def release(self) -> None:
+        with self._changed:
+            self._pending -= 1
+            self._changed.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every message is acknowledged; ``False`` on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._pending == 0, timeout)
+
+
+class _Publisher:
+    """One MQTT client whose QoS 1 publishes pass through an :class:`_AckWindow`."""
+
+    def __init__(self, client: mqtt.Client, window: int) -> None:
+        self.client = client
+        self.window = _AckWindow(window)
+        #: Called again after each reconnection (to restate an ``online`` status).
+        self.announce: Callable[[], None] | None = None
+        client.on_publish = self._on_publish
+        client.on_connect = self._on_connect
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        if self.announce is not None and not getattr(reason, "is_failure", False):
+            self.announce()
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object) -> None:
+        self.window.release()
+
+    def publish(self, topic: str, payload: bytes, stop: threading.Event | None, *, retain: bool = False) -> bool:
+        """Publish at QoS 1; ``False`` if ``stop`` was set while the window was full."""
+        if not self.window.acquire(stop):
+            return False
+        # While disconnected paho keeps QoS 1 messages and resends them on reconnect.
+        self.client.publish(topic, payload, qos=1, retain=retain)
+        return True
+
+
+@contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """Turn the first Ctrl-C into ``stop.set()``, so the replay stops between messages.
+
+    A second Ctrl-C raises ``KeyboardInterrupt`` as usual. Signals reach only
+    the main thread, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _status(state: StatusState, batch_id: str | None, detail: str) -> bytes:
+    return encode(Status(SOURCE, state, datetime.now(UTC), batch_id=batch_id, detail=detail))
+
+
+@dataclass
+class _Reactor:
+    """Counts and the last batch of one replayed reactor."""
+
+    publisher: _Publisher
+    batch_id: str
+    total: int
+    skipped: int
+    sent: int = 0
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay did.
+
+    >>> print(ReplaySummary(readings=998, skipped=2, reactors=2, elapsed_s=4.0))
+    replayed 998 readings of 2 reactors in 4.0 s (250/s), 2 rows skipped
+    """
+
+    readings: int
+    skipped: int
+    reactors: int
+    elapsed_s: float
+    interrupted: bool = False
+    unacknowledged: int = 0
+    skipped_lines: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        rate = self.readings / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        text = (
+            f"replayed {self.readings} readings of {self.reactors} "
+            f"reactor{'' if self.reactors == 1 else 's'} in "
+            f"{self.elapsed_s:.1f} s ({rate:.0f}/s), {self.skipped} rows skipped"
+        )
+        if self.interrupted:
+            text += "; interrupted"
+        if self.unacknowledged:
+            text += f"; {self.unacknowledged} readings not acknowledged by the broker"
+        return text
+
+
+def _connect(address: BrokerAddress, client_id: str, *, will: tuple[str, bytes] | None, window: int) -> _Publisher:
+    client = make_client(client_id, persistent=False, will=will)
+    publisher = _Publisher(client, window)
+    connect(client, address)
+    return publisher
+
+
+def replay(
+    source: CsvReadings,
+    address: BrokerAddress,
+    *,
+    speed: float | None = DEFAULT_SPEED,
+    window: int = 100,
+    progress: bool = False,
+    log: TextIO | None = None,
+) -> ReplaySummary:
+    """Publish the readings of ``source`` to the broker at ``address``.
+
+    Parameters
+    ----------
+    source
+        The CSV, already matched to the contract's fields.
+    speed
+        Culture time per wall-clock time (60: one culture minute per second);
+        ``None`` publishes as fast as the broker acknowledges.
+    window
+        Most readings per reactor awaiting the broker's acknowledgement.
+    progress
+        Show a progress bar on ``log``.
+    log
+        Where bad rows are reported, one line each (default stderr).
+
+    Returns the summary. Ctrl-C (in the main thread) stops the replay between
+    two messages, sets each reactor's status to ``offline`` and marks the
+    summary ``interrupted``.
+    """
+    if speed is not None and speed <= 0:
+        raise ValueError(f"speed must be positive, got {speed}")
+    log = log or sys.stderr
+    label = Path(source.name).name or "CSV"
+    rows: list[Reading] = []
+    errors: list[RowError] = []
+    for result in source:
+        if isinstance(result, Row):
+            rows.append(result.reading)
+        else:
+            errors.append(result)
+            print(f"{label}: {result}", file=log)
+    # Python's sort is stable: rows with equal timestamps keep their file order.
+    rows.sort(key=lambda reading: reading.timestamp)
+    totals = Counter(reading.reactor_id for reading in rows)
+    skipped = Counter(error.reactor_id for error in errors)
+    session = uuid.uuid4().hex[:8]
+    stop = threading.Event()
+    started = time.monotonic()
+    reactors: dict[str, _Reactor] = {}
+    with _ctrl_c_sets(stop):
+        control = _connect(address, f"bioreactor-replay-{session}", will=None, window=window)
+        try:
+            for error in errors:
+                control.publish(DEAD_LETTER, _dead_letter(label, error), stop)
+            for reading in rows:
+                if reading.reactor_id not in reactors:
+                    publisher = _start_reactor(address, reading, f"{session}-{reading.reactor_id}", window, label)
+                    reactors[reading.reactor_id] = _Reactor(
+                        publisher,
+                        reading.batch_id,
+                        totals[reading.reactor_id],
+                        skipped[reading.reactor_id],
+                    )
+            _stream(rows, reactors, speed=speed, progress=progress, log=log, stop=stop)
+        finally:
+            unacknowledged = _finish(reactors, control, stop.is_set())
+    return ReplaySummary(
+        readings=sum(r.sent for r in reactors.values()),
+        skipped=len(errors),
+        reactors=len(reactors),
+        elapsed_s=time.monotonic() - started,
+        interrupted=stop.is_set(),
+        unacknowledged=unacknowledged,
+        skipped_lines=[e.line for e in errors],
+    )
+
+
+def _dead_letter(label: str, error: RowError) -> bytes:
+    # A row whose reactor is known is filed under the topic it was meant for.
+    topic = reading_topic(error.reactor_id) if error.reactor_id else f"file:{label}"
+    letter = DeadLetter(topic, error.text, f"{label}: {error}", SOURCE, datetime.now(UTC))
+    return encode(letter)
+
+
+def _start_reactor(address: BrokerAddress, first: Reading, client_suffix: str, window: int, label: str) -> _Publisher:
+    """Connect a reactor's client, with its last will, and announce it ``online``."""
+    topic = status_topic(first.reactor_id)
+    will = (topic, _status(StatusState.OFFLINE, first.batch_id, "replay lost its connection"))
+    publisher = _connect(address, f"bioreactor-replay-{client_suffix}", will=will, window=window)
+
+    def announce() -> None:
+        payload = _status(StatusState.ONLINE, first.batch_id, f"replaying {label}")
+        publisher.publish(topic, payload, None, retain=True)
+
+    # The broker may have published the will while the connection was down.
+    publisher.announce = announce
+    announce()
+    return publisher
+
+
+def _stream(
+    rows: list[Reading],
+    reactors: dict[str, _Reactor],
+    *,
+    speed: float | None,
+    progress: bool,
+    log: TextIO,
+    stop: threading.Event,
+) -> None:
+    if not rows:
+        return
+    origin, wall_origin = rows[0].timestamp, time.monotonic()
+    with tqdm(total=len(rows), unit="reading", file=log, disable=not progress) as bar:
+        for reading in rows:
+            delay = 0.0
+            if speed is not None:
+                due = wall_origin + (reading.timestamp - origin).total_seconds() / speed
+                delay = max(0.0, due - time.monotonic())
+            reactor = reactors[reading.reactor_id]
+            topic, payload = reading_topic(reading.reactor_id), encode(reading)
+            if stop.wait(delay) or not reactor.publisher.publish(topic, payload, stop):
+                return
+            reactor.sent += 1
+            reactor.batch_id = reading.batch_id
+            bar.update()
+
+
+def _finish(reactors: dict[str, _Reactor], control: _Publisher, interrupted: bool) -> int:
+    """Publish each reactor's final status, wait for acknowledgements, disconnect.
+
+    Returns how many messages the broker did not acknowledge in time.
+    """
+    for reactor_id, reactor in reactors.items():
+        done = f"replayed {reactor.sent} rows, {reactor.skipped} skipped"
+        if interrupted:
+            state, detail = StatusState.OFFLINE, f"interrupted: {done} of {reactor.total}"
+        else:
+            state, detail = StatusState.END_OF_STREAM, done
+        payload = _status(state, reactor.batch_id, detail)
+        reactor.publisher.announce = None
+        reactor.publisher.publish(status_topic(reactor_id), payload, None, retain=True)
+    unacknowledged = 0
+    deadline = time.monotonic() + (_INTERRUPTED_DRAIN_TIMEOUT_S if interrupted else _DRAIN_TIMEOUT_S)
+    for publisher in [control, *(r.publisher for r in reactors.values())]:
+        if not publisher.window.drain(max(0.0, deadline - time.monotonic())):
+            unacknowledged += publisher.window.pending
+        disconnect(publisher.client)
+    return unacknowledged
+
+
+def replay_file(
+    path: Path,
+    *,
+    maps: Sequence[str] = (),
+    speed: float | None = DEFAULT_SPEED,
+    broker: str = DEFAULT_BROKER,
+    reactor_id: str | None = None,
+    out: TextIO | None = None,
+    log: TextIO | None = None,
+) -> int:
+    """The ``bioreactor replay`` command: replay ``path``, report, return the exit status.
+
+    Exit status 0 when every readable row was acknowledged by the broker, 1
+    when nothing could be replayed or the broker failed, 2 for bad options or
+    a file that cannot be matched, 130 after Ctrl-C. The summary goes to ``out``
+    (default stdout), bad rows and errors to ``log`` (default stderr).
+    """
+    out, log = out or sys.stdout, log or sys.stderr
+    try:
+        address = BrokerAddress.parse(broker)
+        source = CsvReadings(path, ColumnMap.parse(maps), reactor_id=reactor_id)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=log)
+        return 2
+    if source.columns.unused:
+        print(f"{path.name}: ignoring columns {', '.join(map(repr, source.columns.unused))}", file=log)
+    try:
+        summary = replay(source, address, speed=speed, progress=log.isatty(), log=log)
+    except ConnectionError as err:
+        print(f"error: {err}", file=log)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C, or one while reading the file
+        print("interrupted", file=log)
+        return 130
+    print(summary, file=out)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.unacknowledged or (summary.skipped and not summary.readings) else 0
