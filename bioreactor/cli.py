@@ -5,8 +5,12 @@ Each package registers its own subcommands, so this module stays a table of cont
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from bioreactor.demo import DemoPlan, run_demo
 from models.cli import register as register_models
 from monitor.cli import register as register_monitor
 from simulator.cli import register as register_simulator
@@ -22,3 +26,25 @@ app = typer.Typer(
 register_simulator(app)
 register_monitor(app)
 register_models(app)
+
+
+
+@app.command()
+def demo(
+    *,
+    broker: Annotated[str, typer.Option(help="MQTT broker; started from mosquitto.conf if none answers.")] = (
+        DemoPlan.broker
+    ),
+    reactors: Annotated[int, typer.Option(min=1, max=50, help="Reactors in the fleet.")] = DemoPlan.reactors,
+    days: Annotated[float, typer.Option(min=0.01, help="Culture days.")] = DemoPlan.days,
+    speed: Annotated[float, typer.Option(min=0.001, help="Culture time per wall time.")] = 3600.0,
+    dashboard_port: Annotated[int, typer.Option(help="Dashboard HTTP port.")] = DemoPlan.dashboard_port,
+    workdir: Annotated[Path, typer.Option(help="Logs, historian and broker data.")] = DemoPlan.workdir,
+    exit_after_harvest: Annotated[bool, typer.Option(help="Stop everything when the fleet is done.")] = False,
+) -> None:
+    """Run the main job: simulated fleet -> monitor -> alerts and live dashboard (Ctrl-C stops)."""
+    plan = DemoPlan(broker, reactors, days, speed, dashboard_port, workdir, keep_running=not exit_after_harvest)
+    try:
+        raise typer.Exit(run_demo(plan))
+    except ConnectionError as err:
+        raise typer.BadParameter(str(err)) from None

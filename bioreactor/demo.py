@@ -1,0 +1,163 @@
+"""The main job in one command: a simulated fleet, the monitor, alerts and the dashboard.
+
+Each part runs as its own process, exactly as it would be deployed, talking only
+through the broker. When no broker answers at the given address on this
+machine, a Mosquitto is started from the repo's ``mosquitto.conf`` and stopped
+on exit.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bioreactor.broker import Mosquitto
+from bioreactor.contract import ContractError, Metrics, Status, StatusState, decode
+from bioreactor.contract.topics import MONITOR_METRICS, MONITOR_STATUS
+from bioreactor.mqtt import BrokerAddress, broker_answers, connect, disconnect, make_client
+
+#: Faults injected into the demo fleet, so alarms have something to explain.
+DEMO_FAULTS = (
+    "R02=aeration_loss@100:0.8",
+    "R03=base_pump_failure@60",
+    "R04=missed_feed@110:1:40",
+)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    broker: str = "mqtt://127.0.0.1:1883"
+    reactors: int = 4
+    days: float = 14.0
+    speed: float | None = 3600.0  # culture seconds per wall second; None: as fast as possible
+    dashboard_port: int = 5006
+    workdir: Path = Path("runs/demo")
+    keep_running: bool = True  # leave monitor and dashboard up after harvest, until Ctrl-C
+    faults: Sequence[str] = DEMO_FAULTS
+
+
+def bioreactor_command(*args: str) -> list[str]:
+    """The ``bioreactor`` command line run by this interpreter (works without the venv on PATH)."""
+    return [sys.executable, "-m", "bioreactor", *args]
+
+
+@contextmanager
+def broker_for(address: BrokerAddress, data_dir: Path) -> Iterator[BrokerAddress]:
+    """Use the broker at ``address``; start a private Mosquitto there if none answers on this machine."""
+    if broker_answers(address):
+        yield address
+        return
+    if address.host not in LOCAL_HOSTS:
+        raise ConnectionError(f"no MQTT broker answers at {address}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with Mosquitto(port=address.port, data_dir=data_dir.resolve()) as mosquitto:
+        print(f"no broker answered at {address}: started Mosquitto from mosquitto.conf", flush=True)
+        yield mosquitto.address
+
+
+@contextmanager
+def background(command: list[str], log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` for the duration of the block; SIGTERM (clean shutdown) on the way out."""
+    out = log.open("ab") if log else None
+    process = subprocess.Popen(command, stdout=out or None, stderr=subprocess.STDOUT if out else None)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if out:
+            out.close()
+
+
+def run_demo(plan: DemoPlan) -> int:
+    """Run the whole chain; returns the fleet's exit code."""
+    plan.workdir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        address = stack.enter_context(broker_for(BrokerAddress.parse(plan.broker), plan.workdir / "mosquitto"))
+        broker = str(address)
+        historian = plan.workdir / "historian.sqlite"
+        stack.enter_context(
+            background(
+                bioreactor_command("monitor", "--broker", broker, "--historian", str(historian)),
+                plan.workdir / "monitor.log",
+            )
+        )
+        stack.enter_context(
+            background(
+                bioreactor_command("dashboard", "--broker", broker, "--port", str(plan.dashboard_port)),
+                plan.workdir / "dashboard.log",
+            )
+        )
+        stack.enter_context(background(bioreactor_command("alerts", "--broker", broker)))
+        # The monitor's session must exist before the fleet publishes, or early readings have no subscriber.
+        wait_for(address, MONITOR_STATUS, lambda p: decode(Status, p).state is StatusState.ONLINE, 60.0)
+        print(f"dashboard: http://127.0.0.1:{plan.dashboard_port}/live", flush=True)
+        print(f"logs and historian: {plan.workdir}/", flush=True)
+        fleet = ["simulate", "--broker", broker, "--reactors", str(plan.reactors), "--days", str(plan.days)]
+        fleet += ["--as-fast-as-possible"] if plan.speed is None else ["--speed", str(plan.speed)]
+        fleet_ids = {f"R{i + 1:02d}" for i in range(plan.reactors)}
+        for fault in plan.faults:
+            if fault.split("=", 1)[0] in fleet_ids:  # a smaller fleet skips the others' faults
+                fleet += ["--fault", fault]
+        code = subprocess.call(bioreactor_command(*fleet))
+        if not plan.keep_running:
+            wait_until_monitor_idle(address)
+        elif code == 0:
+            print("fleet harvested; monitor and dashboard keep running - Ctrl-C to stop", flush=True)
+            _wait_for_interrupt()
+        return code
+    return 1  # pragma: no cover - ExitStack does not swallow exceptions
+
+
+def wait_for(address: BrokerAddress, topic: str, accept: Callable[[bytes], bool], timeout: float) -> None:
+    """Block until a message on ``topic`` (retained ones included) satisfies ``accept``."""
+    messages: queue.Queue[bytes] = queue.Queue()
+    client = make_client(f"demo-wait-{uuid.uuid4().hex[:8]}", persistent=False)
+    client.on_message = lambda _c, _u, message: messages.put(bytes(message.payload))
+    connect(client, address)
+    client.subscribe(topic, qos=1)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"nothing acceptable on {topic} within {timeout:g} s")
+            try:
+                if accept(messages.get(timeout=remaining)):
+                    return
+            except (queue.Empty, ContractError):
+                continue
+    finally:
+        disconnect(client)
+
+
+def wait_until_monitor_idle(address: BrokerAddress, timeout: float = 300.0) -> None:
+    """Wait until the monitor reports an empty queue and no readings in its last metrics period."""
+
+    def idle(payload: bytes) -> bool:
+        metrics = decode(Metrics, payload)
+        return metrics.queue_depth == 0 and metrics.readings_per_s == 0.0
+
+    wait_for(address, MONITOR_METRICS, idle, timeout)
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass

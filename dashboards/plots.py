@@ -1,0 +1,240 @@
+"""Bokeh time-series plots of one batch, shared by the live page and the upload page.
+
+Every plot is described once in :data:`PANELS`; :class:`BatchPlots` builds the
+figures for one Bokeh document (models must never be shared between browser
+sessions) around three data sources: readings, feed recommendations and alarm
+markers. The x axis is culture days, so batches started on different dates line up.
+
+>>> columns = reading_columns([])
+>>> sorted(columns)[:3], columns["day"]
+(['agitation', 'airflow', 'base_rate'], [])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from bokeh.layouts import gridplot
+from bokeh.models import (
+    CDSView,
+    ColumnDataSource,
+    DataRange1d,
+    GridPlot,
+    GroupFilter,
+    HoverTool,
+    LinearAxis,
+    Range1d,
+)
+from bokeh.plotting import figure
+
+from bioreactor.contract import AlarmEvent, AlarmState, Reading, Recommendation, Severity
+
+#: Colours of alarm severities, used on the plots and the overview (amber/red: ISA-101 style).
+SEVERITY_COLOURS: Mapping[str, str] = {Severity.WARNING.value: "#e69f00", Severity.CRITICAL.value: "#d62728"}
+_PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
+_HOURS_PER_DAY = 24.0
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One line of a plot: a column of the readings source."""
+
+    column: str
+    label: str
+    dashed: bool = False
+    right_axis: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PanelSpec:
+    """One plot: its title, left-axis unit and lines; ``right`` names the right axis' unit."""
+
+    title: str
+    unit: str
+    series: tuple[Series, ...]
+    right: str | None = None
+    right_range: tuple[float, float] | None = None
+    recommendations: bool = False
+
+
+#: The plots of a batch, in page order. Setpoints are dashed; units are the contract's.
+PANELS: tuple[PanelSpec, ...] = (
+    PanelSpec(
+        "Viable cells",
+        "VCD [1e6 cells/mL]",
+        (Series("vcd", "VCD"), Series("viability", "viability", right_axis=True)),
+        right="viability [%]",
+        right_range=(0.0, 105.0),
+    ),
+    PanelSpec("Metabolites", "g/L", (Series("glucose", "glucose"), Series("lactate", "lactate"))),
+    PanelSpec(
+        "Dissolved oxygen",
+        "DO [% air sat.]",
+        (Series("do", "DO"), Series("do_setpoint", "setpoint", dashed=True)),
+    ),
+    PanelSpec("pH", "pH", (Series("ph", "pH"), Series("ph_setpoint", "setpoint", dashed=True))),
+    PanelSpec(
+        "Temperature",
+        "°C",
+        (Series("temperature", "temperature"), Series("temperature_setpoint", "setpoint", dashed=True)),
+    ),
+    PanelSpec(
+        "Agitation and airflow",
+        "agitation [rpm]",
+        (Series("agitation", "agitation"), Series("airflow", "airflow", right_axis=True)),
+        right="airflow [L/min]",
+    ),
+    PanelSpec("Feed rate", "mL/h", (Series("feed_rate", "actual"),), recommendations=True),
+)
+
+#: Columns of the readings source: culture day, the time stamp, every plotted variable.
+READING_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(["day", "time", "base_rate", *(s.column for p in PANELS for s in p.series)])
+)
+RECOMMENDATION_COLUMNS: tuple[str, ...] = ("day", "recommended", "low", "high")
+MARKER_COLUMNS: tuple[str, ...] = ("day", "y", "variable", "check", "severity", "colour", "message")
+
+
+def _number(value: float | None) -> float:
+    """Bokeh draws a gap at NaN; an unmeasured optional value is a gap."""
+    return math.nan if value is None else float(value)
+
+
+def reading_columns(readings: Sequence[Reading]) -> dict[str, list[Any]]:
+    """The readings source's columns for ``readings``."""
+    columns: dict[str, list[Any]] = {
+        "day": [r.culture_h / _HOURS_PER_DAY for r in readings],
+        "time": [r.timestamp for r in readings],
+    }
+    for name in READING_COLUMNS[2:]:
+        columns[name] = [_number(getattr(r, name)) for r in readings]
+    return columns
+
+
+def frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    """The readings source's columns for a canonical frame (:func:`bioreactor.csvio.read_frame`)."""
+    columns: dict[str, Any] = {
+        "day": (frame["culture_h"] / _HOURS_PER_DAY).to_numpy(),
+        "time": frame["timestamp"].dt.tz_localize(None).to_numpy(),
+    }
+    for name in READING_COLUMNS[2:]:
+        columns[name] = frame[name].to_numpy(dtype=float) if name in frame else [math.nan] * len(frame)
+    return columns
+
+
+def recommendation_columns(points: Iterable[tuple[float, Recommendation]]) -> dict[str, list[float]]:
+    """The recommendation source's columns for ``(culture hours, recommendation)`` pairs."""
+    rows = [(h / _HOURS_PER_DAY, r.recommended_feed_rate, r.interval_low, r.interval_high) for h, r in points]
+    return {name: [row[i] for row in rows] for i, name in enumerate(RECOMMENDATION_COLUMNS)}
+
+
+def marker_columns(points: Iterable[tuple[float, AlarmEvent]]) -> dict[str, list[Any]]:
+    """The alarm-marker source's columns for raised alarms, given as ``(culture hours, event)``."""
+    rows = [
+        (
+            h / _HOURS_PER_DAY,
+            _number(e.value),
+            e.variable or "",
+            e.check,
+            e.severity.value,
+            SEVERITY_COLOURS[e.severity.value],
+            e.message,
+        )
+        for h, e in points
+        if e.state is AlarmState.RAISED
+    ]
+    return {name: [row[i] for row in rows] for i, name in enumerate(MARKER_COLUMNS)}
+
+
+class BatchPlots:
+    """The plots of one batch for one Bokeh document, linked on the culture-day axis.
+
+    Update the plots through :attr:`readings` (``stream`` with ``rollover``),
+    :attr:`recommendations` and :attr:`markers`.
+
+    >>> plots = BatchPlots()
+    >>> len(plots.figures) == len(PANELS)
+    True
+    """
+
+    def __init__(self, height: int = 230) -> None:
+        self.readings = ColumnDataSource(reading_columns([]))
+        self.recommendations = ColumnDataSource(recommendation_columns([]))
+        self.markers = ColumnDataSource(marker_columns([]))
+        x_range = DataRange1d(range_padding=0.02)
+        self.figures = [self._figure(spec, x_range, height) for spec in PANELS]
+        self.layout: GridPlot = gridplot(
+            self.figures, ncols=2, sizing_mode="stretch_width", merge_tools=True, toolbar_location="right"
+        )
+
+    def _figure(self, spec: PanelSpec, x_range: DataRange1d, height: int) -> Any:
+        fig = figure(
+            title=spec.title,
+            height=height,
+            sizing_mode="stretch_width",
+            x_range=x_range,
+            x_axis_label="culture day",
+            y_axis_label=spec.unit,
+            tools="pan,xwheel_zoom,box_zoom,reset,save",
+        )
+        fig.title.text_font_size = "11pt"
+        fig.toolbar.logo = None
+        if spec.right:
+            fig.extra_y_ranges = {"right": Range1d(*spec.right_range) if spec.right_range else DataRange1d()}
+            fig.add_layout(LinearAxis(y_range_name="right", axis_label=spec.right), "right")
+        lines = {
+            series: fig.line(
+                "day",
+                series.column,
+                source=self.readings,
+                legend_label=series.label,
+                color="#555555" if series.dashed else colour,
+                line_dash="dashed" if series.dashed else "solid",
+                line_width=1.5 if series.dashed else 2,
+                y_range_name="right" if series.right_axis else "default",
+            )
+            for colour, series in zip(_PALETTE, spec.series, strict=False)
+        }
+        # Each axis scales to its own lines only (by default a range covers every line of the plot).
+        left = [r for s, r in lines.items() if not s.right_axis]
+        if spec.recommendations:
+            left += self._add_recommendations(fig)
+        fig.y_range = DataRange1d(renderers=left, range_padding=0.08)
+        if spec.right and not spec.right_range:
+            fig.extra_y_ranges["right"].renderers = [r for s, r in lines.items() if s.right_axis]
+        # Alarm times across every plot; the value itself on the plot of the alarm's variable.
+        fig.vspan(x="day", source=self.markers, line_color="colour", line_alpha=0.5, line_width=1)
+        for series in (s for s in spec.series if not s.dashed):
+            view = CDSView(filter=GroupFilter(column_name="variable", group=series.column))
+            marks = fig.scatter(
+                "day", "y", source=self.markers, view=view, marker="triangle", size=10, color="colour",
+                y_range_name="right" if series.right_axis else "default",
+            )
+            fig.add_tools(HoverTool(renderers=[marks], tooltips=[("alarm", "@check (@severity)"), ("", "@message")]))
+        fig.add_tools(
+            HoverTool(
+                renderers=left[:1],
+                tooltips=[(s.label, f"@{s.column}{{0.00}}") for s in spec.series] + [("day", "@day{0.00}")],
+                mode="vline",
+            )
+        )
+        fig.legend.location = "top_left"
+        fig.legend.click_policy = "hide"
+        fig.legend.background_fill_alpha = 0.6
+        fig.legend.label_text_font_size = "8pt"
+        return fig
+
+    def _add_recommendations(self, fig: Any) -> list[Any]:
+        band = fig.varea(
+            "day", "low", "high", source=self.recommendations, fill_color="#ff7f0e", fill_alpha=0.2,
+            legend_label="recommendation interval",
+        )
+        line = fig.line(
+            "day", "recommended", source=self.recommendations, color="#ff7f0e", line_width=2,
+            legend_label="recommended",
+        )
+        return [band, line]

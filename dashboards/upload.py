@@ -1,0 +1,293 @@
+"""The analysis page: upload a CSV of a past run, see what the monitor and the feed model make of it.
+
+The file goes through the same parser (:mod:`bioreactor.csvio`), monitor
+engine (:mod:`monitor.analyze`) and feed model (:mod:`models.predict`) as
+``bioreactor analyze`` and ``bioreactor predict``, so the page and the command
+line agree on every row. A bad file (missing columns, unknown unit, not a CSV)
+gives a message in the page, never a traceback.
+
+>>> parse_mappings("# units of the plant historian\\nGlc (mM)=glucose:mM\\n\\nTemp_F = temperature:degF")
+['Glc (mM)=glucose:mM', 'Temp_F = temperature:degF']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import panel as pn
+
+from bioreactor.columns import ColumnMap
+from bioreactor.csvio import CsvReadings, RowError, default_reactor_id, read_frame
+from dashboards.plots import BatchPlots, frame_columns, marker_columns, recommendation_columns
+from dashboards.widgets import STYLESHEET, alarm_table, alarm_tabulator
+from models.artifact import IncompatibleModelError, load_model
+from models.predict import HIGH, LOW, RECOMMENDED, recommend_frame
+from monitor.analyze import Analysis, analyze_rows, events_frame
+from monitor.engine import MonitorEngine
+
+log = logging.getLogger(__name__)
+
+_KEY_SEPARATOR = " / "
+
+
+class UploadError(ValueError):
+    """A file or mapping the analysis cannot use; the message is written for the page."""
+
+
+@dataclass
+class UploadResult:
+    """Everything the page shows about one uploaded file."""
+
+    name: str
+    frame: pd.DataFrame
+    analysis: Analysis
+    rejected: list[RowError]
+    predictions: pd.DataFrame | None
+    prediction_note: str
+
+    def batches(self) -> list[str]:
+        """``reactor / batch`` keys of the batches with readings, in file order."""
+        pairs = self.frame[["reactor_id", "batch_id"]].drop_duplicates()
+        return [f"{r}{_KEY_SEPARATOR}{b}" for r, b in pairs.itertuples(index=False)]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per batch: rows used, rejected and why, alarms by check."""
+        return pd.DataFrame(
+            [
+                {
+                    "reactor": s.reactor_id,
+                    "batch": s.batch_id,
+                    "rows": s.rows,
+                    "rejected": sum(s.rejected.values()),
+                    "alarms": sum(s.alarms.values()),
+                    "alarms by check": ", ".join(f"{c} ×{n}" for c, n in sorted(s.alarms.items())),
+                    "rejected because": "; ".join(f"{r} ×{n}" for r, n in s.rejected.most_common()),
+                }
+                for _, s in sorted(self.analysis.batches.items())
+            ]
+        )
+
+    def rejected_table(self) -> pd.DataFrame:
+        """The rows the parser refused, with line numbers and reasons."""
+        return pd.DataFrame(
+            [{"line": e.line, "field": e.field, "column": e.column or "", "reason": e.reason, "row": e.text}
+             for e in self.rejected],
+            columns=["line", "field", "column", "reason", "row"],
+        )
+
+    def events_csv(self) -> str:
+        """The events as ``bioreactor analyze --out`` writes them."""
+        return str(events_frame(self.analysis.events).to_csv(index=False))
+
+    def batch_frame(self, key: str) -> pd.DataFrame:
+        """The readings of one batch (with predictions when there are any)."""
+        reactor, batch = key.split(_KEY_SEPARATOR, 1)
+        frame = self.predictions if self.predictions is not None else self.frame
+        return frame[(frame["reactor_id"] == reactor) & (frame["batch_id"] == batch)]
+
+    def batch_markers(self, key: str) -> dict[str, list[Any]]:
+        """Alarm markers of one batch, placed on its culture-time axis."""
+        rows = self.batch_frame(key)
+        reactor, batch = key.split(_KEY_SEPARATOR, 1)
+        events = [e for e in self.analysis.events if e.reactor_id == reactor and e.batch_id == batch]
+        if rows.empty or not events:
+            return marker_columns([])
+        stamps = rows["timestamp"].astype("int64").to_numpy(dtype=float)
+        order = np.argsort(stamps)
+        at = np.array([pd.Timestamp(e.timestamp).value for e in events], dtype=float)
+        hours = np.interp(at, stamps[order], rows["culture_h"].to_numpy()[order])
+        return marker_columns(zip(hours.tolist(), events, strict=True))
+
+    def batch_recommendations(self, key: str) -> dict[str, list[float]]:
+        rows = self.batch_frame(key)
+        if RECOMMENDED not in rows:
+            return recommendation_columns([])
+        return {
+            "day": (rows["culture_h"] / 24).tolist(),
+            "recommended": rows[RECOMMENDED].tolist(),
+            "low": rows[LOW].tolist(),
+            "high": rows[HIGH].tolist(),
+        }
+
+
+def parse_mappings(text: str) -> list[str]:
+    """``SOURCE=FIELD[:UNIT]`` options from the page's text box: one a line, ``#`` starts a comment."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def analyze_upload(data: bytes, filename: str, mappings: str = "", model_path: Path | None = None) -> UploadResult:
+    """Run the offline analysis (and the feed model, when ``model_path`` exists) on an uploaded file.
+
+    Raises :class:`UploadError` with a message for the page when the file or
+    the mappings cannot be used.
+    """
+    if not data.strip():
+        raise UploadError(f"{filename or 'the file'} is empty")
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise UploadError(f"{filename} is not UTF-8 text (byte {err.start}); export the CSV as UTF-8") from None
+    try:
+        columns = ColumnMap.parse(parse_mappings(mappings))
+        with tempfile.TemporaryDirectory() as folder:
+            # Saved under its own name: without a reactor column the reactor id comes from the file name.
+            path = Path(folder) / f"{default_reactor_id(filename or 'upload')}.csv"
+            path.write_bytes(data)
+            # One start for both passes, so events and readings share time stamps in files without any.
+            start = datetime.now(UTC).replace(microsecond=0)
+            analysis = analyze_rows(CsvReadings(path, columns, start=start), MonitorEngine())
+            frame, rejected = read_frame(path, columns, start=start)
+    except ValueError as err:  # missing columns, unknown field or unit, bad mapping syntax
+        raise UploadError(str(err)) from None
+    if frame.empty:
+        reasons = "\n".join(str(e) for e in rejected[:5])
+        raise UploadError(f"{filename} has no usable rows.\n{reasons}".rstrip())
+    predictions, note = _predict(frame, model_path)
+    return UploadResult(filename, frame, analysis, rejected, predictions, note)
+
+
+def _predict(frame: pd.DataFrame, model_path: Path | None) -> tuple[pd.DataFrame | None, str]:
+    """Feed-rate recommendations for every row, or why there are none."""
+    if model_path is None or not model_path.exists():
+        return None, "No feed-rate model found: train one with `bioreactor train` to see recommendations."
+    try:
+        return recommend_frame(load_model(model_path), frame), f"Feed-rate recommendations by {model_path}."
+    except (ValueError, IncompatibleModelError) as err:
+        return None, f"No feed-rate recommendations: {err}"
+
+
+_TABLE: dict[str, Any] = {"show_index": False, "disabled": True, "sizing_mode": "stretch_width"}
+
+
+class UploadPage:
+    """One browser session's analysis page.
+
+    Parameters
+    ----------
+    model_path
+        The feed-rate model used when it exists.
+    """
+
+    def __init__(self, model_path: Path | None = None) -> None:
+        self.model_path = model_path
+        self.result: UploadResult | None = None
+        self.plots = BatchPlots()
+        self.file = pn.widgets.FileInput(accept=".csv,.txt,.tsv", name="CSV file")
+        self.mappings = pn.widgets.TextAreaInput(
+            name="Column mappings (optional): one SOURCE=FIELD or SOURCE=FIELD:UNIT a line",
+            placeholder="Glc (mM)=glucose:mM\nTemp_F=temperature:degF",
+            height=90,
+            sizing_mode="stretch_width",
+        )
+        self.run = pn.widgets.Button(name="Analyze", button_type="primary", width=140)
+        self.message = pn.pane.Alert(visible=False, sizing_mode="stretch_width")
+        self.summary = pn.widgets.Tabulator(pd.DataFrame(), **_TABLE)
+        self.events = alarm_tabulator([], pagination="local", page_size=10)
+        self.rejected = pn.widgets.Tabulator(
+            pd.DataFrame(), pagination="local", page_size=10, layout="fit_data_table", **_TABLE
+        )
+        self.batch = pn.widgets.Select(name="Batch", options=[], width=320)
+        self.download = pn.widgets.FileDownload(
+            callback=self._events_file, filename="events.csv", label="Download events.csv",
+            button_type="success", width=220,
+        )
+        self.results = pn.Column(sizing_mode="stretch_width", visible=False)
+        self.run.on_click(self._on_run)
+        self.batch.param.watch(lambda _: self.show_batch(), "value")
+
+    def layout(self) -> pn.viewable.Viewable:
+        self.results[:] = [
+            "## Batches",
+            self.summary,
+            pn.Row(self.batch, self.download, align="end"),
+            pn.pane.Bokeh(self.plots.layout, sizing_mode="stretch_width"),
+            "## Alarm events",
+            self.events,
+            "## Rejected rows",
+            self.rejected,
+        ]
+        return pn.Column(
+            '<h1 style="margin-bottom:0">Bioreactor run analysis</h1>',
+            '<p class="muted">Upload a CSV of readings: the monitor\'s checks and the feed model run over it '
+            "exactly as over the live fleet. Columns are matched by name; map the others below.</p>",
+            pn.Row(self.file, self.run),
+            self.mappings,
+            self.message,
+            self.results,
+            stylesheets=[STYLESHEET],
+            sizing_mode="stretch_width",
+            margin=(0, 20),
+        )
+
+    def show(self, result: UploadResult) -> None:
+        """Fill the page with an analysis."""
+        self.result = result
+        self.summary.value = result.summary()
+        self.events.value = alarm_table(result.analysis.events)
+        table = result.rejected_table()
+        self.rejected.value = table
+        self.batch.options = result.batches()
+        self.show_batch()
+        rejected = f", {len(table)} rejected row(s) listed below" if len(table) else ""
+        self.message.param.update(
+            object=f"**{result.name}**: {len(result.frame)} readings in {len(self.batch.options)} batch(es), "
+            f"{len(result.analysis.events)} alarm events{rejected}. {result.prediction_note}",
+            alert_type="success",
+            visible=True,
+        )
+        self.results.visible = True
+
+    def show_error(self, text: str) -> None:
+        self.message.param.update(object=f"**Cannot analyse this file.**\n\n```\n{text}\n```",
+                                  alert_type="danger", visible=True)
+        self.results.visible = False
+
+    def show_batch(self) -> None:
+        """Plot the chosen batch with its alarm markers and the model's recommendations."""
+        if self.result is None or not self.batch.value:
+            return
+        key = self.batch.value
+        self.plots.readings.data = frame_columns(self.result.batch_frame(key))
+        self.plots.recommendations.data = self.result.batch_recommendations(key)
+        self.plots.markers.data = self.result.batch_markers(key)
+
+    async def _on_run(self, _: object) -> None:
+        if self.file.value is None:
+            self.show_error("choose a CSV file first")
+            return
+        self.run.disabled = True
+        self.message.param.update(object=f"Analysing {self.file.filename}…", alert_type="info", visible=True)
+        try:
+            # Off the server's event loop: a large file must not freeze the live page of other users.
+            result = await asyncio.to_thread(
+                analyze_upload, self.file.value, self.file.filename or "upload.csv", self.mappings.value,
+                self.model_path,
+            )
+        except UploadError as err:
+            self.show_error(str(err))
+        except Exception as err:
+            log.exception("analysis of %s failed", self.file.filename)
+            self.show_error(f"the analysis failed unexpectedly: {err}")
+        else:
+            self.show(result)
+        finally:
+            self.run.disabled = False
+
+    def _events_file(self) -> io.StringIO:
+        return io.StringIO(self.result.events_csv() if self.result else "")
+
+
+def upload_page(model_path: Path | None = None) -> pn.viewable.Viewable:
+    """A new session's analysis page."""
+    pn.extension("tabulator")
+    return UploadPage(model_path).layout()

@@ -1,0 +1,251 @@
+"""Alert subscribers: follow alarm events on a terminal, forward them to a webhook.
+
+>>> from datetime import datetime, UTC
+>>> from bioreactor.contract import AlarmEvent, AlarmState, Severity
+>>> at = datetime(2026, 1, 3, 14, 5, tzinfo=UTC)
+>>> event = AlarmEvent(alarm_id="R01:B1:glucose:x", reactor_id="R01", batch_id="B1",
+...     check="glucose", severity=Severity.CRITICAL, state=AlarmState.RAISED, timestamp=at,
+...     first_seen=at, last_seen=at, message="Glucose 0.3 g/L is below 0.5 g/L.")
+>>> print(format_alarm(event))
+2026-01-03 14:05:00Z  R01  CRITICAL  raised        Glucose 0.3 g/L is below 0.5 g/L.
+>>> AlertFilter(min_severity=Severity.CRITICAL, reactors=frozenset({"R02"})).accepts(event)
+False
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from bioreactor.contract import AlarmEvent, ContractError, Severity, decode, encode
+from bioreactor.contract import topics as t
+from bioreactor.mqtt import BrokerAddress, connect, disconnect, make_client
+from monitor.inbox import Inbox
+from monitor.shutdown import run_until_signalled
+
+log = logging.getLogger(__name__)
+
+_RANK = {Severity.WARNING: 0, Severity.CRITICAL: 1}
+
+#: HTTP statuses worth trying again: the receiver is busy or briefly broken.
+_RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """Which alarm events to pass on.
+
+    Parameters
+    ----------
+    min_severity
+        Pass this severity and above (``warning`` passes everything); ``None`` = all.
+    reactors
+        Only these reactors; empty = the whole fleet.
+    """
+
+    min_severity: Severity | None = None
+    reactors: frozenset[str] = frozenset()
+
+    def topics(self) -> list[str]:
+        """The alarm topics to subscribe to: per reactor, so the broker does the filtering."""
+        if not self.reactors:
+            return [t.ALARMS_WILDCARD]
+        return [t.alarm_topic(r) for r in sorted(self.reactors)]
+
+    def accepts(self, event: AlarmEvent) -> bool:
+        if self.reactors and event.reactor_id not in self.reactors:
+            return False
+        return self.min_severity is None or _RANK[event.severity] >= _RANK[self.min_severity]
+
+
+def format_alarm(event: AlarmEvent) -> str:
+    """One readable line: time, reactor, severity, state, message."""
+    when = event.timestamp.strftime("%Y-%m-%d %H:%M:%SZ")
+    return f"{when}  {event.reactor_id}  {event.severity.value.upper():<8}  {event.state.value:<12}  {event.message}"
+
+
+class WebhookSender:
+    """POSTs alarm events as JSON, retrying with exponential backoff.
+
+    Parameters
+    ----------
+    url
+        The receiver (``http://`` or ``https://``).
+    attempts
+        Tries per event, the first included.
+    backoff_s, max_backoff_s
+        Wait before the second try, doubled after each failure up to the maximum.
+    timeout_s
+        Per request.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        attempts: int = 5,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        timeout_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook URL must start with http:// or https://, got {url!r}")
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts}")
+        self.url = url
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.timeout_s = timeout_s
+        self._sleep = sleep
+        self.failures = 0
+
+    def __call__(self, event: AlarmEvent) -> None:
+        self.send(event)
+
+    def send(self, event: AlarmEvent) -> bool:
+        """Deliver ``event``; ``False`` (and a logged error) when every attempt failed."""
+        body = encode(event)
+        delay = self.backoff_s
+        for attempt in range(1, self.attempts + 1):
+            outcome = self._post(body)
+            if outcome is None:
+                return True
+            problem, retryable = outcome
+            if attempt == self.attempts or not retryable:
+                break
+            log.warning(
+                "webhook attempt %d/%d failed (%s); retrying in %.1f s",
+                attempt,
+                self.attempts,
+                problem,
+                delay,
+            )
+            self._sleep(delay)
+            delay = min(delay * 2, self.max_backoff_s)
+        self.failures += 1
+        log.error("webhook gave up on alarm %s after %d attempts: %s", event.alarm_id, attempt, problem)
+        return False
+
+    def _post(self, body: bytes) -> tuple[str, bool] | None:
+        """``None`` on success, else the problem and whether another try may help."""
+        request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                response.read()
+            return None
+        except urllib.error.HTTPError as err:
+            return f"HTTP {err.code}", err.code in _RETRYABLE
+        except (urllib.error.URLError, OSError) as err:
+            return str(getattr(err, "reason", err)), True
+
+
+class AlertTail:
+    """Subscribes to alarm events and hands the accepted ones to ``sinks``, in order.
+
+    Sinks run on a worker thread, never on paho's; a message is acknowledged to
+    the broker after every sink has seen it. With a ``client_id`` the session is
+    persistent, so events published while the subscriber is down are delivered
+    when it returns (what a webhook forwarder wants); without one it is a plain
+    tail of what happens from now on.
+    """
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        sinks: Sequence[Callable[[AlarmEvent], None]],
+        alert_filter: AlertFilter = AlertFilter(),
+        client_id: str | None = None,
+    ) -> None:
+        self.address = address
+        self.sinks = list(sinks)
+        self.filter = alert_filter
+        persistent = client_id is not None
+        self._client = make_client(client_id or "", persistent=persistent)
+        self._client.manual_ack_set(True)
+        self._client.on_connect = self._on_connect
+        self._subscribed = threading.Event()
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *args: self._subscribed.set()
+        self._inbox: Inbox[mqtt.MQTTMessage] = Inbox(1000)
+        self._worker = threading.Thread(target=self._work, name="alerts-worker", daemon=True)
+        self.delivered = 0
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Connect and return once the broker confirmed the subscriptions."""
+        connect(self._client, self.address)
+        self._worker.start()
+        if not self._subscribed.wait(timeout):
+            self.stop()
+            raise ConnectionError(f"the MQTT broker at {self.address} did not confirm the subscription")
+
+    def stop(self) -> None:
+        self._inbox.close()
+        if self._worker.is_alive():
+            self._worker.join()
+        disconnect(self._client)
+
+    def alive(self) -> bool:
+        return self._worker.is_alive()
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not getattr(reason, "is_failure", False):
+            client.subscribe([(topic, 1) for topic in self.filter.topics()])
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put(message)  # refused only while stopping: unacknowledged, it comes again
+
+    def _work(self) -> None:
+        while not (self._inbox.closed and self._inbox.depth == 0):
+            for message in self._inbox.get_batch(100, timeout=0.2):
+                self._deliver(message)
+                self._client.ack(message.mid, message.qos)
+
+    def _deliver(self, message: mqtt.MQTTMessage) -> None:
+        try:
+            event = decode(AlarmEvent, bytes(message.payload))
+        except ContractError as err:
+            log.warning("ignoring a malformed alarm event on %s: %s", message.topic, err)
+            return
+        if not self.filter.accepts(event):
+            return
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception:
+                log.exception("an alert sink failed on alarm %s", event.alarm_id)
+        self.delivered += 1
+
+
+def run_alerts(
+    broker: str,
+    alert_filter: AlertFilter,
+    *,
+    webhook: str | None = None,
+    client_id: str | None = None,
+) -> None:
+    """``bioreactor alerts``: print matching alarm events (and POST them) until SIGTERM/SIGINT."""
+    # Flushed per line so that a pipe (| grep, | tee) sees each alarm at once.
+    sinks: list[Callable[[AlarmEvent], None]] = [lambda event: print(format_alarm(event), flush=True)]
+    if webhook is not None:
+        sinks.append(WebhookSender(webhook))
+    tail = AlertTail(BrokerAddress.parse(broker), sinks, alert_filter, client_id)
+
+    def start() -> None:
+        tail.start()
+        topics = ", ".join(alert_filter.topics())
+        print(f"following alarms on {broker} ({topics}); Ctrl-C to stop", file=sys.stderr, flush=True)
+
+    run_until_signalled(start, tail.stop, tail.alive)

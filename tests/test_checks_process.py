@@ -1,0 +1,98 @@
+"""Process-aware diagnoses on synthetic sequences: raise with the numbers, stay quiet when healthy."""
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.checks.agitator import AgitatorCheck
+from monitor.checks.base import History, reading_at
+from monitor.checks.contamination import ContaminationCheck
+from monitor.checks.feeding import MissedFeedCheck, OverfeedingCheck, StarvationCheck
+from monitor.checks.oxygen import OxygenBalanceCheck, OxygenTransferCheck
+from monitor.checks.ph import BasePumpCheck
+from monitor.checks.temperature import TemperatureControlCheck
+from monitor.config import MonitorConfig
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CONFIG = MonitorConfig.default()
+
+
+def run(check, series):
+    """Findings of ``check`` per sample of ``series`` (dicts of reading overrides)."""
+    state, history = check.new_state(), History(timedelta(hours=12))
+    out = []
+    for i, values in enumerate(series):
+        reading = reading_at(T0 + timedelta(minutes=5 * i), **values)
+        history.append(reading)
+        out.append(check.evaluate(reading, history, state))
+    return out
+
+
+def test_oxygen_transfer_names_the_saturated_cascade():
+    series = [{"do": 40.0, "agitation": 250.0, "airflow": 0.2}] * 12
+    series += [{"do": 40.0 - 2.5 * i, "agitation": 250.0, "airflow": 0.2} for i in range(1, 12)]
+    result = run(OxygenTransferCheck(CONFIG), series)
+    first = next(i for i, f in enumerate(result) if f)
+    what = result[first][0].explanation.what
+    assert series[first]["do"] < 32.0
+    assert "250 rpm" in what and "0.200 L/min" in what and "below its set point 40" in what
+
+
+def test_oxygen_transfer_quiet_when_cascade_has_room():
+    assert not any(run(OxygenTransferCheck(CONFIG), [{"do": 20.0, "agitation": 200.0}] * 10))
+
+
+def test_oxygen_balance_sees_lost_transfer_and_stays_quiet_as_cells_grow():
+    # Healthy: demand grows with VCD, the cascade follows; ratio constant by construction.
+    healthy = [{"vcd": 2.0 * 1.003**i, "agitation": 100.0 * 1.003 ** (i / 1.2)} for i in range(300)]
+    assert not any(run(OxygenBalanceCheck(CONFIG), healthy))
+    lost = healthy + [{"vcd": healthy[-1]["vcd"], "agitation": 250.0, "airflow": 0.2}] * 5
+    assert run(OxygenBalanceCheck(CONFIG), lost)[-1]
+
+
+def test_agitator_below_minimum_is_critical():
+    result = run(AgitatorCheck(CONFIG), [{"agitation": 150.0}] * 5 + [{"agitation": 20.0}])
+    assert not any(result[:5])
+    assert result[5][0].severity.value == "critical"
+    assert "20 rpm" in result[5][0].explanation.what
+
+
+def test_base_pump_needs_both_low_ph_and_no_base():
+    assert not any(run(BasePumpCheck(CONFIG), [{"ph": 6.88, "base_rate": 3.0}] * 5))
+    assert all(run(BasePumpCheck(CONFIG), [{"ph": 6.88, "base_rate": 0.0}] * 5))
+
+
+def test_temperature_control_failure_but_not_a_steady_small_offset():
+    steady = [{"temperature": 37.6}] * 20
+    assert not any(run(TemperatureControlCheck(CONFIG), steady))
+    drifting = [{"temperature": 37.0 + 0.05 * i} for i in range(30)]
+    result = run(TemperatureControlCheck(CONFIG), drifting)
+    first = next(i for i, f in enumerate(result) if f)
+    assert drifting[first]["temperature"] > 37.5
+    assert "moving" in result[first][0].explanation.what
+
+
+def test_missed_feed_and_not_before_feeding_starts():
+    assert run(MissedFeedCheck(CONFIG), [{"feed_rate": 0.0, "glucose": 3.0}])[0]
+    early = [{"feed_rate": 0.0, "glucose": 3.0, "culture_h": 20.0}]
+    assert not run(MissedFeedCheck(CONFIG), early)[0]
+
+
+def test_overfeeding_after_a_jump_in_feed_rate():
+    series = [{"feed_rate": 5.0}] * 30 + [{"feed_rate": 15.0}] * 3
+    result = run(OverfeedingCheck(CONFIG), series)
+    assert not any(result[:30]) and result[30]
+    assert "x3.0" in result[30][0].explanation.what
+
+
+def test_starvation_needs_lactate_consumption():
+    falling = [{"glucose": 0.4, "lactate": 2.0 - 0.01 * i} for i in range(60)]
+    assert run(StarvationCheck(CONFIG), falling)[-1]
+    flat = [{"glucose": 0.4, "lactate": 2.0}] * 60
+    assert not any(run(StarvationCheck(CONFIG), flat))
+
+
+def test_contamination_needs_corroboration():
+    crash = [{"glucose": 4.0 - 0.08 * max(0, i - 120)} for i in range(150)]
+    assert not any(run(ContaminationCheck(CONFIG), crash))  # uptake jump alone: sensor?
+    acid = [dict(c, ph=7.0 - 0.01 * max(0, i - 120)) for i, c in enumerate(crash)]
+    result = run(ContaminationCheck(CONFIG), acid)
+    assert result[-1] and "pH" in result[-1][0].explanation.corroborating[0]

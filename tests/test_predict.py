@@ -1,0 +1,99 @@
+"""Offline recommendations for any CSV: foreign names and units, clear errors on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from model_helpers import small_frame, tiny_model, tiny_model_path
+from typer.testing import CliRunner
+
+from bioreactor.cli import app
+from models.features import InputError
+from models.predict import HIGH, LOW, RECOMMENDED, predict_csv, recommend_frame
+from simulator.dataset import write_csv
+
+FOREIGN = {
+    "batch_id": "Run",
+    "culture_h": "Elapsed [h]",
+    "glucose": "Glc",
+    "do": "Dissolved O2",
+    "temperature": "Temp_F",
+}
+MAPS = ["Run=batch_id", "Elapsed [h]=culture_h", "Glc=glucose:mM", "Dissolved O2=do", "Temp_F=temperature:degF"]
+
+
+def _rows() -> pd.DataFrame:
+    frame = small_frame()
+    return frame[frame["batch_id"].isin(frame["batch_id"].unique()[:2])].reset_index(drop=True)
+
+
+def _foreign_csv(path: Path) -> Path:
+    frame = _rows().drop(columns=["timestamp", "reactor_id"])
+    frame["glucose"] = frame["glucose"] / 0.18016  # g/L -> mM
+    frame["temperature"] = frame["temperature"] * 9 / 5 + 32
+    frame.rename(columns=FOREIGN).to_csv(path, index=False, float_format="%.10g")
+    return path
+
+
+def test_every_row_gets_a_recommendation_and_interval(tmp_path: Path) -> None:
+    write_csv(_rows(), tmp_path / "run.csv")
+    result = predict_csv(tiny_model(), tmp_path / "run.csv", tmp_path / "out.csv")
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert len(written) == len(_rows())
+    assert written[[RECOMMENDED, LOW, HIGH]].notna().all().all()
+    assert (written[LOW] <= written[RECOMMENDED] + 1e-9).all()
+    assert (written[RECOMMENDED] <= written[HIGH] + 1e-9).all()
+    np.testing.assert_allclose(result[RECOMMENDED], recommend_frame(tiny_model(), _rows())[RECOMMENDED])
+
+
+def test_foreign_column_names_and_units_are_mapped(tmp_path: Path) -> None:
+    result = predict_csv(tiny_model(), _foreign_csv(tmp_path / "plant.csv"), tmp_path / "out.csv", MAPS)
+    canonical = recommend_frame(tiny_model(), _rows())
+    np.testing.assert_allclose(result[RECOMMENDED], canonical[RECOMMENDED], atol=1e-6)
+
+
+def test_cli_predict_with_map(tmp_path: Path) -> None:
+    source = _foreign_csv(tmp_path / "plant.csv")
+    args = ["predict", str(source), "--out", str(tmp_path / "p.csv"), "--model", str(tiny_model_path())]
+    for option in MAPS:
+        args += ["--map", option]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"{len(_rows())} rows" in result.output
+    assert RECOMMENDED in pd.read_csv(tmp_path / "p.csv").columns
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: f.drop(columns=["lactate"]), "no column for: lactate"),
+        (lambda f: f.assign(glucose=f["glucose"].where(f.index != 3)), "line 5: glucose.*empty"),
+        (lambda f: f.assign(do=f["do"].astype(str).where(f.index != 0, "high")), "not a number"),
+    ],
+    ids=["missing column", "NaN", "text"],
+)
+def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path: Path, damage, message) -> None:
+    write_csv(damage(_rows()), tmp_path / "bad.csv")
+    args = ["predict", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "p.csv")]
+    result = CliRunner().invoke(app, [*args, "--model", str(tiny_model_path())])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert pd.Series([result.output]).str.contains(message).all(), result.output
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_frame_with_nan_is_refused_by_the_library() -> None:
+    frame = _rows().copy()
+    frame.loc[2, "vcd"] = np.nan
+    with pytest.raises(InputError, match="vcd"):
+        recommend_frame(tiny_model(), frame)
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    write_csv(_rows(), tmp_path / "run.csv")
+    args = ["predict", str(tmp_path / "run.csv"), "--model", str(tmp_path / "none.joblib")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "no model file" in result.output

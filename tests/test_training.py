@@ -1,0 +1,84 @@
+"""Training: the target, the rows left out, batch-wise evaluation and the importances."""
+
+from __future__ import annotations
+
+import pytest
+from model_helpers import TINY, small_frame, tiny_report
+
+from models.features import feature_groups
+from models.training import FEEDING_FAULTS, TrainingConfig, train, training_set
+from simulator.dataset import generate_frame
+
+
+def test_target_is_the_feed_decided_from_each_reading() -> None:
+    frame = small_frame()
+    data = training_set(frame)
+    batch = frame[frame["batch_id"] == data.groups.iloc[0]]
+    n = len(batch) - 1  # the last reading has no following decision
+    assert data.y.iloc[:n].tolist() == batch["feed_rate"].iloc[1:].tolist()
+    assert data.X["culture_h"].iloc[:n].tolist() == batch["culture_h"].iloc[:-1].tolist()
+
+
+def test_rows_where_a_fault_sets_the_feed_are_left_out() -> None:
+    frame = small_frame().copy()
+    batch = frame["batch_id"] == frame["batch_id"].iloc[0]
+    hit = batch & frame["culture_h"].between(70.0, 80.0)
+    frame.loc[hit, "fault"] = sorted(FEEDING_FAULTS)[0]
+    data = training_set(frame)
+    kept = data.X.loc[data.groups == frame["batch_id"].iloc[0], "culture_h"]
+    # the reading just before the fault decides a faulty feed: left out as well
+    assert not kept.between(70.0 - 0.25, 80.0 - 0.25).any()
+    assert data.excluded_rows == training_set(small_frame()).excluded_rows + int(hit.sum())
+
+
+def test_row_stride_thins_each_batch() -> None:
+    full, thinned = training_set(small_frame()), training_set(small_frame(), row_stride=4)
+    assert len(thinned.X) == pytest.approx(len(full.X) / 4, rel=0.05)
+    assert thinned.groups.nunique() == full.groups.nunique()
+
+
+def test_metrics_are_measured_on_held_out_batches() -> None:
+    metrics = tiny_report().metrics
+    for key in ("r2_train", "r2_cv", "r2_test", "mae_test", "r2_test_random_split"):
+        assert isinstance(metrics[key], float)
+    assert metrics["n_batches_train"] + metrics["n_batches_test"] == small_frame()["batch_id"].nunique()
+    assert metrics["n_batches_test"] >= 1
+    assert metrics["r2_test"] > 0.5  # even a 12-tree forest on four batches learns the expert
+    assert 0.0 <= metrics["interval_coverage_test"] <= 1.0
+
+
+def test_importances_cover_every_raw_variable_and_are_ranked() -> None:
+    table = tiny_report().importances
+    assert set(table.index) == set(feature_groups())
+    assert table["importance_mean"].is_monotonic_decreasing
+    assert table["rank"].tolist() == list(range(1, len(table) + 1))
+    assert tiny_report().model.card.ranking == tuple(table.index)
+
+
+def test_too_few_batches_is_refused() -> None:
+    frame = small_frame()
+    two = frame[frame["batch_id"].isin(frame["batch_id"].unique()[:2])]
+    with pytest.raises(ValueError, match="at least 3 batches"):
+        train(two, TINY)
+
+
+@pytest.mark.slow
+def test_importances_recover_the_variables_the_expert_reads() -> None:
+    """Trained on full simulated batches, the expert's own inputs come out on top.
+
+    The expert (simulator.feeding.ExpertPolicy) feeds VCD x volume x uptake plus a
+    glucose correction, from 60 h, trimmed when lactate is high or DO low. VCD and
+    glucose must lead; lactate and DO must matter (positive importance) but
+    rank below culture time and volume, because their trims act only in a few
+    states (lactate > 2.5 g/L, DO < 30 %). Variables the expert never reads
+    (temperature, airflow) must come last among the ones it does.
+    """
+    frame = generate_frame(16, seed=11, fault_fraction=0.25)
+    config = TrainingConfig(
+        candidates=1, cv_folds=3, row_stride=6, n_estimators=(40, 40), max_samples=(0.5,),
+        importance_repeats=2, importance_rows=3000,
+    )
+    table = train(frame, config).importances["importance_mean"]
+    assert set(table.index[:2]) == {"vcd", "glucose"}
+    assert table["lactate"] > 0 and table["do"] > 0
+    assert min(table[["vcd", "glucose", "culture_h", "volume"]]) > max(table[["temperature", "airflow"]])
