@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from bioreactor.demo import DemoPlan, run_demo
+from dashboards.cli import register as register_dashboards
 from models.cli import register as register_models
 from monitor.cli import register as register_monitor
 from simulator.cli import register as register_simulator
@@ -26,6 +27,7 @@ app = typer.Typer(
 register_simulator(app)
 register_monitor(app)
 register_models(app)
+register_dashboards(app)
 
 
 

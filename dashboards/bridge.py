@@ -27,9 +27,10 @@ from dashboards.state import FleetState
 log = logging.getLogger(__name__)
 
 #: Everything the dashboard shows; retained topics (status, active alarms) arrive on subscribe.
-SUBSCRIPTIONS: tuple[str, ...] = tuple(
-    f"{t.ROOT}/+/{leaf}" for leaf in (t.READING, t.STATUS, t.ALARM, t.ACTIVE_ALARMS, t.RECOMMENDATION)
-) + (t.MONITOR_STATUS,)
+SUBSCRIPTIONS: tuple[str, ...] = (
+    *(f"{t.ROOT}/+/{leaf}" for leaf in (t.READING, t.STATUS, t.ALARM, t.ACTIVE_ALARMS, t.RECOMMENDATION)),
+    t.MONITOR_STATUS,
+)
 #: Every message at QoS 1: alarm events must not be lost between broker and dashboard.
 QOS = 1
 
@@ -56,6 +57,7 @@ class MqttBridge:
         self._client.on_subscribe = self._on_subscribe
         self._subscribed = threading.Event()
         self._connected = threading.Event()
+        self._stopping = False
 
     @property
     def connected(self) -> bool:
@@ -70,6 +72,7 @@ class MqttBridge:
             raise ConnectionError(f"the MQTT broker at {self.address} did not confirm the subscriptions")
 
     def stop(self) -> None:
+        self._stopping = True
         disconnect(self._client)
 
     def acknowledge(self, reactor_id: str, alarm_id: str, user: str, comment: str = "") -> Acknowledgement:
@@ -84,10 +87,12 @@ class MqttBridge:
             raise ValueError("choose an alarm to acknowledge")
         if not self.connected:
             raise ConnectionError(f"not connected to the MQTT broker at {self.address}; try again shortly")
+        now = datetime.now(UTC)
         ack = Acknowledgement(
             alarm_id=alarm_id,
             user=user.strip(),
-            timestamp=datetime.now(UTC),
+            # Milliseconds, as on the wire: the returned acknowledgement is exactly the one the monitor gets.
+            timestamp=now.replace(microsecond=now.microsecond // 1000 * 1000),
             comment=comment.strip() or None,
         )
         self._client.publish(t.ack_topic(reactor_id), encode(ack), qos=QOS)
@@ -101,16 +106,19 @@ class MqttBridge:
         # A clean session forgets subscriptions: subscribe on every (re)connect.
         client.subscribe([(topic, QOS) for topic in SUBSCRIPTIONS])
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
         self._connected.clear()
-        log.warning("disconnected from the MQTT broker at %s (%s); reconnecting", self.address, reason)
+        if not self._stopping:
+            log.warning("lost the MQTT broker at %s (%s); reconnecting", self.address, reason)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: object, props: object) -> None:
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         try:
-            self.state.apply(message.topic, message.payload)
+            self.state.apply(message.topic, bytes(message.payload))
         except Exception:
             # A bug must not stop the feed every browser session depends on.
             log.exception("could not apply a message from %s", message.topic)

@@ -7,6 +7,7 @@ The historian is opened read-only (SQLite WAL), so the monitor keeps writing.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,7 +51,7 @@ def _latest_batches(readings: pd.DataFrame, per_reactor: int) -> pd.DataFrame:
 def _payloads(cls: type[T], frame: pd.DataFrame) -> Iterator[T]:
     """The rows of a historian table as payloads; a row that no longer validates is skipped."""
     for row in frame.to_dict("records"):
-        data: dict[str, Any] = {k: v for k, v in row.items() if not _missing(v)}
+        data: dict[str, Any] = {str(k): v for k, v in row.items() if not _missing(v)}
         if isinstance(data.get("drivers"), str):
             data["drivers"] = json.loads(data["drivers"])
         try:
@@ -60,4 +61,4 @@ def _payloads(cls: type[T], frame: pd.DataFrame) -> Iterator[T]:
 
 
 def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -9,6 +9,7 @@ periodic callback on the session's own event loop, never from the MQTT thread.
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 from typing import Any
 
 import panel as pn
@@ -16,7 +17,13 @@ import panel as pn
 from bioreactor.contract import Acknowledgement, AlarmState, StatusState
 from dashboards.plots import BatchPlots, marker_columns, reading_columns, recommendation_columns
 from dashboards.state import Cursor, FleetState, Timed, Update
-from dashboards.widgets import STYLESHEET, alarm_table, alarm_tabulator, overview_html, recommendation_html
+from dashboards.widgets import (
+    alarm_table,
+    alarm_tabulator,
+    html_pane,
+    overview_html,
+    recommendation_html,
+)
 
 #: Publishes an acknowledgement: (reactor id, alarm id, user, comment) -> what was sent.
 Acknowledge = Callable[[str, str, str, str], Acknowledgement]
@@ -48,17 +55,17 @@ class LivePage:
         self._cursors: dict[str, Cursor] = {}
         self._shown: dict[str, object] = {}
 
-        self.header = pn.pane.HTML(sizing_mode="stretch_width")
-        self.overview = pn.pane.HTML(overview_html([]), sizing_mode="stretch_width")
-        self.reactor = pn.widgets.Select(name="Reactor", options=[], width=220)
-        self.reactor_header = pn.pane.HTML(sizing_mode="stretch_width")
-        self.recommendation = pn.pane.HTML(recommendation_html(None), width=340)
-        self.active = alarm_tabulator([], height=230)
+        self.header = html_pane(sizing_mode="stretch_width")
+        self.overview = html_pane(overview_html([]), sizing_mode="stretch_width")
+        self.reactor = pn.widgets.Select(label="Reactor", options=[], width=220)
+        self.reactor_header = html_pane(sizing_mode="stretch_width")
+        self.recommendation = html_pane(recommendation_html(None), width=340)
+        self.active = alarm_tabulator([], pagination="local", page_size=6)
         self.events = alarm_tabulator([], pagination="local", page_size=8)
-        self.alarm_choice = pn.widgets.Select(name="Alarm to acknowledge", options={}, sizing_mode="stretch_width")
-        self.user = pn.widgets.TextInput(name="Your name", placeholder="operator name", width=180)
-        self.comment = pn.widgets.TextInput(name="Comment", placeholder="optional", sizing_mode="stretch_width")
-        self.ack_button = pn.widgets.Button(name="Acknowledge", button_type="primary", width=140, align="end")
+        self.alarm_choice = pn.widgets.Select(label="Alarm to acknowledge", options={}, sizing_mode="stretch_width")
+        self.user = pn.widgets.TextInput(label="Your name", placeholder="operator name", width=180)
+        self.comment = pn.widgets.TextInput(label="Comment", placeholder="optional", sizing_mode="stretch_width")
+        self.ack_button = pn.widgets.Button(label="Acknowledge", color="primary", width=140, align="end")
         self.ack_result = pn.pane.Alert(visible=False, sizing_mode="stretch_width")
         self.ack_button.on_click(lambda _: self.submit_acknowledgement())
         self.reactor.param.watch(lambda _: self._show_reactor(), "value")
@@ -82,7 +89,6 @@ class LivePage:
             self.ack_result,
             "## Recent alarm events",
             self.events,
-            stylesheets=[STYLESHEET],
             sizing_mode="stretch_width",
             margin=(0, 20),
         )
@@ -101,11 +107,14 @@ class LivePage:
         active = self.state.active_alarms()
         if self._changed("active", active):
             self.active.value = alarm_table(active)
-            self.alarm_choice.options = {
+            choices = {
                 f"{a.reactor_id} · {a.check} · {a.severity.value} · since {a.first_seen:%d %b %H:%M}": a.alarm_id
                 for a in active
                 if a.state is AlarmState.RAISED
             }
+            self.alarm_choice.options = choices
+            if self.alarm_choice.value not in choices.values():
+                self.alarm_choice.value = next(iter(choices.values()), None)
         events = self.state.recent_events(RECENT_EVENTS)
         if self._changed("events", events):
             self.events.value = alarm_table(events)
@@ -137,10 +146,15 @@ class LivePage:
         if monitor is not None and monitor.state is not StatusState.ONLINE:
             monitor_text = f'<span class="sev critical">{monitor_text}</span>'
         malformed = self.state.malformed
-        problems = f" · {malformed} malformed message(s) ignored" if malformed else ""
+        problems = (
+            f' · <span title="{escape(self.state.last_problem or "")}">{malformed} malformed message(s) ignored, '
+            f"last: {escape(_shorten(self.state.last_problem or ''))}</span>"
+            if malformed
+            else ""
+        )
         return (
             f'<h1 style="margin-bottom:0">Bioreactor fleet – live</h1>'
-            f'<p class="muted">broker {self._broker} · {monitor_text}{problems}</p>'
+            f'<p class="muted">broker {escape(self._broker)} · {monitor_text}{problems}</p>'
         )
 
     def _show_reactor(self) -> None:
@@ -165,7 +179,7 @@ class LivePage:
             self._set(
                 self.reactor_header,
                 "object",
-                f'<p style="margin-top:28px">batch <b>{view.batch_id or "–"}</b> · {day}</p>',
+                f'<p style="margin-top:28px">batch <b>{escape(view.batch_id or "–")}</b> · {day}</p>',
             )
 
     def _apply(self, source: Any, key: str, update: Update[Any], columns: Callable[[Any], dict[str, Any]]) -> None:
@@ -185,6 +199,10 @@ class LivePage:
             return False
         self._shown[key] = value
         return True
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def _placed(columns: Callable[[list[tuple[float, Any]]], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:

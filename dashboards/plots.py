@@ -98,15 +98,18 @@ READING_COLUMNS: tuple[str, ...] = tuple(
 RECOMMENDATION_COLUMNS: tuple[str, ...] = ("day", "recommended", "low", "high")
 MARKER_COLUMNS: tuple[str, ...] = ("day", "y", "variable", "check", "severity", "colour", "message")
 
+#: The data of a ColumnDataSource: column name -> values.
+Columns = dict[str, Any]
+
 
 def _number(value: float | None) -> float:
     """Bokeh draws a gap at NaN; an unmeasured optional value is a gap."""
     return math.nan if value is None else float(value)
 
 
-def reading_columns(readings: Sequence[Reading]) -> dict[str, list[Any]]:
+def reading_columns(readings: Sequence[Reading]) -> Columns:
     """The readings source's columns for ``readings``."""
-    columns: dict[str, list[Any]] = {
+    columns: Columns = {
         "day": [r.culture_h / _HOURS_PER_DAY for r in readings],
         "time": [r.timestamp for r in readings],
     }
@@ -115,9 +118,9 @@ def reading_columns(readings: Sequence[Reading]) -> dict[str, list[Any]]:
     return columns
 
 
-def frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
+def frame_columns(frame: pd.DataFrame) -> Columns:
     """The readings source's columns for a canonical frame (:func:`bioreactor.csvio.read_frame`)."""
-    columns: dict[str, Any] = {
+    columns: Columns = {
         "day": (frame["culture_h"] / _HOURS_PER_DAY).to_numpy(),
         "time": frame["timestamp"].dt.tz_localize(None).to_numpy(),
     }
@@ -126,13 +129,13 @@ def frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
     return columns
 
 
-def recommendation_columns(points: Iterable[tuple[float, Recommendation]]) -> dict[str, list[float]]:
+def recommendation_columns(points: Iterable[tuple[float, Recommendation]]) -> Columns:
     """The recommendation source's columns for ``(culture hours, recommendation)`` pairs."""
     rows = [(h / _HOURS_PER_DAY, r.recommended_feed_rate, r.interval_low, r.interval_high) for h, r in points]
     return {name: [row[i] for row in rows] for i, name in enumerate(RECOMMENDATION_COLUMNS)}
 
 
-def marker_columns(points: Iterable[tuple[float, AlarmEvent]]) -> dict[str, list[Any]]:
+def marker_columns(points: Iterable[tuple[float, AlarmEvent]]) -> Columns:
     """The alarm-marker source's columns for raised alarms, given as ``(culture hours, event)``."""
     rows = [
         (
@@ -181,12 +184,17 @@ class BatchPlots:
             y_axis_label=spec.unit,
             tools="pan,xwheel_zoom,box_zoom,reset,save",
         )
-        fig.title.text_font_size = "11pt"
         fig.toolbar.logo = None
+        # Equal borders keep the plots of a column aligned whatever their tick labels.
+        fig.min_border_left, fig.min_border_right = 70, 60
+        right: DataRange1d | Range1d = DataRange1d()
+        if spec.right_range is not None:
+            low, high = spec.right_range
+            right = Range1d(start=low, end=high)
         if spec.right:
-            fig.extra_y_ranges = {"right": Range1d(*spec.right_range) if spec.right_range else DataRange1d()}
+            fig.extra_y_ranges = {"right": right}
             fig.add_layout(LinearAxis(y_range_name="right", axis_label=spec.right), "right")
-        lines = {
+        lines: dict[Series, Any] = {
             series: fig.line(
                 "day",
                 series.column,
@@ -200,12 +208,12 @@ class BatchPlots:
             for colour, series in zip(_PALETTE, spec.series, strict=False)
         }
         # Each axis scales to its own lines only (by default a range covers every line of the plot).
-        left = [r for s, r in lines.items() if not s.right_axis]
+        left: list[Any] = [r for s, r in lines.items() if not s.right_axis]
         if spec.recommendations:
             left += self._add_recommendations(fig)
         fig.y_range = DataRange1d(renderers=left, range_padding=0.08)
-        if spec.right and not spec.right_range:
-            fig.extra_y_ranges["right"].renderers = [r for s, r in lines.items() if s.right_axis]
+        if isinstance(right, DataRange1d):
+            right.renderers = [r for s, r in lines.items() if s.right_axis]
         # Alarm times across every plot; the value itself on the plot of the alarm's variable.
         fig.vspan(x="day", source=self.markers, line_color="colour", line_alpha=0.5, line_width=1)
         for series in (s for s in spec.series if not s.dashed):
@@ -222,10 +230,14 @@ class BatchPlots:
                 mode="vline",
             )
         )
-        fig.legend.location = "top_left"
-        fig.legend.click_policy = "hide"
-        fig.legend.background_fill_alpha = 0.6
-        fig.legend.label_text_font_size = "8pt"
+        # Above the plot area, where it never hides data; a click hides a line.
+        legend = fig.legend[0]
+        fig.add_layout(legend, "above")
+        legend.update(
+            location="top_left", orientation="horizontal", padding=0, spacing=10, margin=2,
+            border_line_alpha=0, label_text_font_size="8pt", label_height=12, glyph_height=12,
+            click_policy="hide",
+        )
         return fig
 
     def _add_recommendations(self, fig: Any) -> list[Any]:

@@ -18,6 +18,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,8 @@ import panel as pn
 
 from bioreactor.columns import ColumnMap
 from bioreactor.csvio import CsvReadings, RowError, default_reactor_id, read_frame
-from dashboards.plots import BatchPlots, frame_columns, marker_columns, recommendation_columns
-from dashboards.widgets import STYLESHEET, alarm_table, alarm_tabulator
+from dashboards.plots import BatchPlots, Columns, frame_columns, marker_columns, recommendation_columns
+from dashboards.widgets import alarm_table, alarm_tabulator
 from models.artifact import IncompatibleModelError, load_model
 from models.predict import HIGH, LOW, RECOMMENDED, recommend_frame
 from monitor.analyze import Analysis, analyze_rows, events_frame
@@ -94,7 +95,7 @@ class UploadResult:
         frame = self.predictions if self.predictions is not None else self.frame
         return frame[(frame["reactor_id"] == reactor) & (frame["batch_id"] == batch)]
 
-    def batch_markers(self, key: str) -> dict[str, list[Any]]:
+    def batch_markers(self, key: str) -> Columns:
         """Alarm markers of one batch, placed on its culture-time axis."""
         rows = self.batch_frame(key)
         reactor, batch = key.split(_KEY_SEPARATOR, 1)
@@ -107,7 +108,7 @@ class UploadResult:
         hours = np.interp(at, stamps[order], rows["culture_h"].to_numpy()[order])
         return marker_columns(zip(hours.tolist(), events, strict=True))
 
-    def batch_recommendations(self, key: str) -> dict[str, list[float]]:
+    def batch_recommendations(self, key: str) -> Columns:
         rows = self.batch_frame(key)
         if RECOMMENDED not in rows:
             return recommendation_columns([])
@@ -182,24 +183,25 @@ class UploadPage:
         self.model_path = model_path
         self.result: UploadResult | None = None
         self.plots = BatchPlots()
-        self.file = pn.widgets.FileInput(accept=".csv,.txt,.tsv", name="CSV file")
+        self.file = pn.widgets.FileInput(accept=".csv,.txt,.tsv", label="CSV file")
         self.mappings = pn.widgets.TextAreaInput(
-            name="Column mappings (optional): one SOURCE=FIELD or SOURCE=FIELD:UNIT a line",
+            label="Column mappings (optional): one SOURCE=FIELD or SOURCE=FIELD:UNIT a line",
             placeholder="Glc (mM)=glucose:mM\nTemp_F=temperature:degF",
             height=90,
             sizing_mode="stretch_width",
         )
-        self.run = pn.widgets.Button(name="Analyze", button_type="primary", width=140)
+        self.run = pn.widgets.Button(label="Analyze", color="primary", width=140)
         self.message = pn.pane.Alert(visible=False, sizing_mode="stretch_width")
         self.summary = pn.widgets.Tabulator(pd.DataFrame(), **_TABLE)
         self.events = alarm_tabulator([], pagination="local", page_size=10)
         self.rejected = pn.widgets.Tabulator(
             pd.DataFrame(), pagination="local", page_size=10, layout="fit_data_table", **_TABLE
         )
-        self.batch = pn.widgets.Select(name="Batch", options=[], width=320)
+        self.no_rejected = pn.pane.Markdown("Every row of the file was usable.")
+        self.batch = pn.widgets.Select(label="Batch", options=[], width=320)
         self.download = pn.widgets.FileDownload(
             callback=self._events_file, filename="events.csv", label="Download events.csv",
-            button_type="success", width=220,
+            color="success", width=220, align="end",
         )
         self.results = pn.Column(sizing_mode="stretch_width", visible=False)
         self.run.on_click(self._on_run)
@@ -209,22 +211,22 @@ class UploadPage:
         self.results[:] = [
             "## Batches",
             self.summary,
-            pn.Row(self.batch, self.download, align="end"),
+            pn.Row(self.batch, self.download),
             pn.pane.Bokeh(self.plots.layout, sizing_mode="stretch_width"),
             "## Alarm events",
             self.events,
             "## Rejected rows",
+            self.no_rejected,
             self.rejected,
         ]
         return pn.Column(
             '<h1 style="margin-bottom:0">Bioreactor run analysis</h1>',
-            '<p class="muted">Upload a CSV of readings: the monitor\'s checks and the feed model run over it '
+            '<p style="color:#57606a">Upload a CSV of readings: the monitor\'s checks and the feed model run over it '
             "exactly as over the live fleet. Columns are matched by name; map the others below.</p>",
             pn.Row(self.file, self.run),
             self.mappings,
             self.message,
             self.results,
-            stylesheets=[STYLESHEET],
             sizing_mode="stretch_width",
             margin=(0, 20),
         )
@@ -236,6 +238,8 @@ class UploadPage:
         self.events.value = alarm_table(result.analysis.events)
         table = result.rejected_table()
         self.rejected.value = table
+        self.rejected.visible = not table.empty
+        self.no_rejected.visible = table.empty
         self.batch.options = result.batches()
         self.show_batch()
         rejected = f", {len(table)} rejected row(s) listed below" if len(table) else ""
@@ -267,21 +271,30 @@ class UploadPage:
             return
         self.run.disabled = True
         self.message.param.update(object=f"Analysing {self.file.filename}…", alert_type="info", visible=True)
+        document = pn.state.curdoc
         try:
             # Off the server's event loop: a large file must not freeze the live page of other users.
-            result = await asyncio.to_thread(
-                analyze_upload, self.file.value, self.file.filename or "upload.csv", self.mappings.value,
+            result: UploadResult | str = await asyncio.to_thread(
+                analyze_upload, self.file.value, self.file.filename or "upload.csv", self.mappings.value or "",
                 self.model_path,
             )
         except UploadError as err:
-            self.show_error(str(err))
+            result = str(err)
         except Exception as err:
             log.exception("analysis of %s failed", self.file.filename)
-            self.show_error(f"the analysis failed unexpectedly: {err}")
+            result = f"the analysis failed unexpectedly: {err}"
+        # Bokeh models may change only under the document lock, which a next-tick callback holds.
+        if document is None:
+            self._finish(result)
+        else:
+            document.add_next_tick_callback(partial(self._finish, result))
+
+    def _finish(self, result: UploadResult | str) -> None:
+        if isinstance(result, str):
+            self.show_error(result)
         else:
             self.show(result)
-        finally:
-            self.run.disabled = False
+        self.run.disabled = False
 
     def _events_file(self) -> io.StringIO:
         return io.StringIO(self.result.events_csv() if self.result else "")

@@ -23,6 +23,7 @@ import pandas as pd
 import panel as pn
 
 from bioreactor.contract import AlarmEvent, Recommendation, Severity, Status
+from dashboards.plots import SEVERITY_COLOURS
 from dashboards.state import ReactorView
 from monitor.analyze import events_frame
 
@@ -63,7 +64,7 @@ STYLESHEET = """
 .badge.unknown { background: #afb8c1; }
 .sev { font-weight: 700; }
 .sev.critical { color: #d62728; }
-.sev.warning { color: #b07800; }
+.sev.warning { color: #e69f00; }
 .ok { color: #2ca02c; }
 .drivers td { padding: 1px 6px; }
 .bar { display: inline-block; height: 10px; border-radius: 2px; }
@@ -131,8 +132,16 @@ def alarm_table(events: Iterable[AlarmEvent]) -> pd.DataFrame:
     """Alarm events as the page's table: time, reactor, severity (coloured), state, check, message."""
     frame = events_frame(events).loc[:, list(ALARM_TABLE_COLUMNS)]
     frame["timestamp"] = frame["timestamp"].str.replace("T", " ").str.slice(0, 19)
-    frame["severity"] = [f'<span class="sev {s}">{s}</span>' for s in frame["severity"]]
+    # Inline style: a table cell does not see the page's stylesheet.
+    frame["severity"] = [
+        f'<span style="color:{SEVERITY_COLOURS[s]};font-weight:700">{s}</span>' for s in frame["severity"]
+    ]
     return frame.rename(columns={"timestamp": "time", "reactor_id": "reactor"})
+
+
+def html_pane(text: str = "", **options: Any) -> pn.pane.HTML:
+    """An HTML pane with the project's stylesheet (each pane has its own shadow DOM)."""
+    return pn.pane.HTML(text, stylesheets=[STYLESHEET], **options)
 
 
 def alarm_tabulator(events: Iterable[AlarmEvent], **options: Any) -> pn.widgets.Tabulator:

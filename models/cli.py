@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def train(
+        *,
         data: Annotated[
             Path | None,
             typer.Option(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,9 @@ from models.artifact import FeedModel
 from models.features import BATCH, TIME
 from models.model_policy import ModelPolicy
 from models.setpoint_policy import GlucoseSetpointPolicy
-from simulator.feeding import FeedPolicy
+from simulator.dataset import random_configs
+from simulator.engine import simulate
+from simulator.feeding import ExpertPolicy, FeedPolicy, FixedSchedulePolicy
 
 #: Glucose below which cells starve (domain notes: < 0.5 g/L = starvation).
 STARVATION_G_L = 0.5
@@ -99,9 +102,6 @@ def run_policies(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Simulate the same fault-free batches under each policy (built fresh per run)."""
-    from simulator.dataset import random_configs
-    from simulator.engine import simulate
-
     configs = random_configs(batches, seed, fault_fraction=0.0)
     runs = {}
     for name, make in policies.items():
@@ -123,7 +123,7 @@ def best_setpoint(
 
     Tune on seeds other than the evaluation's, or the comparison flatters the tuned policy.
     """
-    runs = run_policies({f"{g:g}": (lambda g=g: make(g)) for g in setpoints}, batches, seed, days=days)
+    runs = run_policies({f"{g:g}": partial(make, g) for g in setpoints}, batches, seed, days=days)
     table = Comparison.of(runs).mean
     safe = table[table["starvation_h"] <= table["starvation_h"].min() + 1e-9]
     best = float(safe["final_titer_g_L"].idxmax())
@@ -143,19 +143,18 @@ def evaluate_feeding(
     *,
     days: float = 14.0,
     tuning_batches: int = 6,
+    setpoints: Sequence[float] = SETPOINTS,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Comparison, float]:
     """Fixed schedule, expert, model and tuned set-point policy on the same batches.
 
     Returns the comparison and the glucose set point chosen on separate tuning batches.
     """
-    from simulator.feeding import ExpertPolicy, FixedSchedulePolicy
-
     if progress:
         progress("tuning set point")
     setpoint, _ = best_setpoint(
         lambda g: GlucoseSetpointPolicy(target_glucose=g),
-        SETPOINTS,
+        setpoints,
         tuning_batches,
         seed + TUNING_SEED_OFFSET,
         days=days,

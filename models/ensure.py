@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from models.outputs import DEFAULT_MODEL_PATH, Outputs
 from models.training import TrainingConfig, train
+from simulator.dataset import generate_frame
 
 #: Batches simulated for the first model (seed fixed: the same model every time).
 QUICK_BATCHES = 20
@@ -31,8 +32,6 @@ _STAGES = ("simulate", "features", "search", "evaluate", "importance", "save")
 
 def quick_train(path: Path, *, batches: int = QUICK_BATCHES, seed: int = QUICK_SEED) -> Outputs:
     """Simulate ``batches`` batches, train with :data:`QUICK_CONFIG`, save beside ``path``."""
-    from simulator.dataset import generate_frame
-
     outputs = Outputs.beside(path)
     with tqdm(total=len(_STAGES), desc="training feed model", unit="stage") as bar:
 

@@ -125,24 +125,28 @@ def validate_input(frame: pd.DataFrame) -> None:
     >>> try:
     ...     validate_input(pd.DataFrame({"batch_id": ["B1"], "culture_h": [0.0], "vcd": [1.0]}))
     ... except InputError as error:
-    ...     print(error)
-    missing column(s): glucose, lactate, do, ph, temperature, agitation, airflow (map foreign names with --map SOURCE=glucose ...)
+    ...     print(error)  # doctest: +NORMALIZE_WHITESPACE
+    missing column(s): glucose, lactate, do, ph, temperature, agitation, airflow
+    (map foreign names with --map SOURCE=glucose ...)
     """
     needed = (BATCH, TIME, *REQUIRED_INPUTS)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise InputError(
-            f"missing column(s): {', '.join(missing)} (map foreign names with --map SOURCE={missing[0]} ...)"
-        )
+        hint = f"map foreign names with --map SOURCE={missing[0]} ..."
+        raise InputError(f"missing column(s): {', '.join(missing)} ({hint})")
     problems = []
     for column in (TIME, *REQUIRED_INPUTS, *(c for c in OPTIONAL_INPUTS if c in frame.columns)):
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() & frame[column].notna()
+        raw = frame[column]
+        values = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
+        gaps = values.isna()
+        if not gaps.any():
+            continue
+        bad = gaps & raw.notna()
         if bad.any():
             problems.append(f"{column}: {int(bad.sum())} non-numeric value(s), first at row {_first(bad)}")
-        gaps = frame[column].isna()
-        if column not in OPTIONAL_INPUTS and gaps.any():
-            problems.append(f"{column}: {int(gaps.sum())} empty/NaN value(s), first at row {_first(gaps)}")
+        empty = raw.isna()
+        if column not in OPTIONAL_INPUTS and empty.any():
+            problems.append(f"{column}: {int(empty.sum())} empty/NaN value(s), first at row {_first(empty)}")
     if frame[BATCH].isna().any():
         problems.append(f"{BATCH}: empty value(s), first at row {_first(frame[BATCH].isna())}")
     if problems:
@@ -193,7 +197,7 @@ def build_features(
     steps = np.where(starts, 0.0, (vcd + np.r_[vcd[:1], vcd[:-1]]) / 2 * np.diff(t, prepend=t[0]))
     offsets = np.zeros(len(rows))
     if ivc_start:
-        offsets = pd.Series(batch).map(ivc_start).fillna(0.0).to_numpy(dtype=float)
+        offsets = np.asarray(pd.Series(batch).map(ivc_start).fillna(0.0), dtype=np.float64)
     cumulative = np.cumsum(steps)
     # rows are sorted by batch, so factorize numbered the batches 0, 1, 2... in row order
     out["ivc"] = offsets + cumulative - cumulative[np.flatnonzero(starts)][codes]
@@ -224,7 +228,7 @@ class _Window:
         self._t = t
 
     def _sum(self, values: FloatArray) -> FloatArray:
-        cumulative = np.r_[0.0, np.cumsum(values)]
+        cumulative: FloatArray = np.r_[0.0, np.cumsum(values)]
         return cumulative[self._end] - cumulative[self._start]
 
     def mean(self, x: FloatArray) -> FloatArray:

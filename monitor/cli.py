@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate-detection")
     def evaluate_detection(
-        batches: Annotated[int, typer.Option(min=1, help="Batches to simulate.")] = 110,
+        batches: Annotated[int, typer.Option(min=1, help="Batches to simulate.")] = 160,
         seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
         data: Annotated[
             Path | None,

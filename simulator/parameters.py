@@ -44,7 +44,7 @@ class Kinetics:
     k_gln_degradation: float = 7.2e-3  # 1/h
     # Lactate switch (common extension of Xing's model): production needs plentiful
     # glucose, consumption takes over when glucose is low or after the temperature shift.
-    k_overflow: float = 15.0  # mM glucose at which overflow production is halved
+    k_overflow: float = 30.0  # mM glucose halving overflow production; gives 2-3.5 g/L lactate peaks
     q_lac_consumption: float = 3.0e-11  # mmol/cell/h at saturating lactate
     k_lac_consumption: float = 5.0  # mM
     # Starvation death when glucose is exhausted (domain notes: < 0.5 g/L = starvation).

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from monitor_helpers import START, Publisher, wait_until
+from tests.monitor_helpers import START, Publisher, wait_until
 
 from bioreactor.contract import AlarmEvent, AlarmState, Severity, decode, encode, topics
 from monitor.alerts import AlertFilter, AlertTail, WebhookSender, format_alarm

@@ -9,10 +9,10 @@ import joblib
 import numpy as np
 import pytest
 import sklearn
-from model_helpers import small_frame, tiny_model, tiny_model_path, tiny_report
 
 from models.artifact import IncompatibleModelError, frame_hash, load_model, save_model
 from models.features import FEATURE_NAMES, build_features
+from tests.model_helpers import small_frame, tiny_model, tiny_model_path, tiny_report
 
 
 def _rewrite(source: Path, target: Path, change: dict[str, Any]) -> Path:

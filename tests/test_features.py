@@ -15,7 +15,7 @@ from models.features import (
     validate_input,
 )
 from models.history import COLUMNS, FeatureHistory
-from model_helpers import small_frame
+from tests.model_helpers import small_frame
 
 
 def _one_batch(frame: pd.DataFrame) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def test_every_feature_belongs_to_one_raw_variable() -> None:
 
 def test_missing_required_column_is_named() -> None:
     frame = small_frame().drop(columns=["lactate"])
-    with pytest.raises(InputError, match="missing column.*lactate"):
+    with pytest.raises(InputError, match=r"missing column.*lactate"):
         validate_input(frame)
 
 

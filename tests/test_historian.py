@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from monitor_helpers import START, reading
+from tests.monitor_helpers import START, reading
 from typer.testing import CliRunner
 
 from bioreactor.cli import app

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from model_helpers import small_frame, tiny_model, tiny_model_path
 from typer.testing import CliRunner
 
 from bioreactor.cli import app
 from models.features import InputError
 from models.predict import HIGH, LOW, RECOMMENDED, predict_csv, recommend_frame
 from simulator.dataset import write_csv
+from tests.model_helpers import small_frame, tiny_model, tiny_model_path
 
 FOREIGN = {
     "batch_id": "Run",

@@ -4,33 +4,42 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from model_helpers import small_frame, tiny_model
 
 from bioreactor.contract import Reading, from_dict
 from models.artifact import save_model
 from models.features import build_features
 from models.recommender import TOP_DRIVERS, FeedRecommender
+from tests.model_helpers import small_frame, tiny_model
 
 
 def _readings(rows: pd.DataFrame, reactor_prefix: str = "R") -> list[Reading]:
     out = []
-    for i, row in enumerate(rows.to_dict("records")):
-        row = {k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))}
+    for i, record in enumerate(rows.to_dict("records")):
+        row = {k: v for k, v in record.items() if not (isinstance(v, float) and np.isnan(v))}
         row["reactor_id"] = f"{reactor_prefix}{row['batch_id'][-2:]}"
         out.append(from_dict(Reading, row))
         assert out[-1].seq == rows.iloc[i]["seq"]
     return out
 
 
-def _ticks(hours: float) -> list[list[Reading]]:
+#: The live stream starts here: 12 hours of feeding, two trims of the 6-hour buffer.
+START_H, END_H = 60.0, 72.0
+
+
+def _window() -> pd.DataFrame:
     frame = small_frame()
-    frame = frame[frame["culture_h"] <= hours]
-    return [_readings(tick) for _, tick in frame.groupby("culture_h", sort=True)]
+    return frame[frame["culture_h"].between(START_H, END_H)]
+
+
+@cache
+def _ticks() -> list[list[Reading]]:
+    return [_readings(tick) for _, tick in _window().groupby("culture_h", sort=True)]
 
 
 @pytest.fixture
@@ -53,7 +62,7 @@ def _count_predicts(recommender: FeedRecommender, monkeypatch: pytest.MonkeyPatc
 def test_one_predict_call_per_tick_for_all_reactors(model_path: Path, monkeypatch) -> None:
     recommender = FeedRecommender(model_path)
     calls = _count_predicts(recommender, monkeypatch)
-    ticks = _ticks(80.0)
+    ticks = _ticks()
     for tick in ticks:
         recommendations = recommender.recommend(tick)
         assert sorted(r.reactor_id for r in recommendations) == sorted(r.reactor_id for r in tick)
@@ -65,21 +74,22 @@ def test_one_predict_call_per_tick_for_all_reactors(model_path: Path, monkeypatc
 
 def test_recommendation_equals_the_offline_prediction(model_path: Path) -> None:
     recommender = FeedRecommender(model_path)
-    for tick in _ticks(80.0):
+    for tick in _ticks():
         recommendations = recommender.recommend(tick)
-    frame = small_frame()
-    offline = tiny_model().predict(build_features(frame[frame["culture_h"] <= 80.0]))
-    last = frame.index[(frame["culture_h"] <= 80.0)].to_series().groupby(frame["batch_id"]).max()
-    expected = pd.Series(offline.value, index=frame.index[frame["culture_h"] <= 80.0])[last.to_numpy()]
-    got = sorted(r.recommended_feed_rate for r in recommendations)
-    np.testing.assert_allclose(got, sorted(expected.round(4)), atol=1e-4)
+    window = _window()
+    offline = pd.Series(tiny_model().predict(build_features(window)).value, index=window.index)
+    last = window.index.to_series().groupby(window["batch_id"]).max()
+    expected = {f"R{b[-2:]}": offline[i] for b, i in last.items()}
+    got = {r.reactor_id: r.recommended_feed_rate for r in recommendations}
+    assert got.keys() == expected.keys()
+    np.testing.assert_allclose([got[k] for k in expected], list(expected.values()), atol=1e-4)
 
 
 def test_recommendation_fields_and_drivers(model_path: Path) -> None:
     recommender = FeedRecommender(model_path)
-    for tick in _ticks(90.0):
+    for tick in _ticks():
         recommendations = recommender.recommend(tick)
-    reading = {r.reactor_id: r for r in _ticks(90.0)[-1]}
+    reading = {r.reactor_id: r for r in _ticks()[-1]}
     for rec in recommendations:
         assert rec.interval_low <= rec.recommended_feed_rate <= rec.interval_high
         assert rec.current_feed_rate == reading[rec.reactor_id].feed_rate
@@ -93,7 +103,7 @@ def test_recommendation_fields_and_drivers(model_path: Path) -> None:
 
 def test_model_is_reloaded_when_its_file_changes(model_path: Path, caplog) -> None:
     recommender = FeedRecommender(model_path)
-    tick = _ticks(1.0)[-1]
+    tick = _ticks()[0]
     assert recommender.recommend(tick)[0].model_version == tiny_model().card.version
     newer = dataclasses.replace(tiny_model().card, data_hash="f" * 64)
     save_model(dataclasses.replace(tiny_model(), card=newer), model_path)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from monitor_helpers import Collector, Publisher, fleet, wait_until
+from tests.monitor_helpers import Collector, Publisher, fleet, wait_until
 
 from bioreactor.contract import AlarmEvent, Reading, Status, StatusState, decode, topics
 from bioreactor.mqtt import BrokerAddress

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import replace
 
 import pytest
-from monitor_helpers import Collector, Publisher, reading, starving, wait_until
+from tests.monitor_helpers import Collector, Publisher, reading, starving, wait_until
 
 from bioreactor.contract import (
     Acknowledgement,

@@ -18,7 +18,7 @@ DAYS = 5.0
 #: The signal a fault must move, and by how much, within the days after onset (domain notes' signatures).
 SIGNATURE: dict[FaultType, tuple[str, float]] = {
     FaultType.DO_DRIFT: ("agitation", 5.0),  # the controller follows the false reading
-    FaultType.DO_STUCK: ("agitation", 5.0),
+    FaultType.DO_STUCK: ("do", 1.0),  # frozen: the noise of the live probe is gone
     FaultType.AERATION_LOSS: ("agitation", 20.0),
     FaultType.AGITATOR_FAILURE: ("agitation", 40.0),
     FaultType.PH_DRIFT: ("base_rate", 0.3),

@@ -55,7 +55,8 @@ def test_glucose_balance_closes(faulty_fleet: Simulation) -> None:
     initial = per_batch[faulty_fleet._source]  # the fault-free twins start like their batch
     in_broth = s.glucose * s.volume
     np.testing.assert_allclose(in_broth, initial + s.glucose_fed - s.glucose_consumed, rtol=1e-9, atol=1e-9)
-    assert np.all(s.glucose_fed > 0) and np.all(s.glucose_consumed > 0)
+    assert s.glucose_fed[0] > 0  # the clean batch was fed (the missed-feed one may not be)
+    assert np.all(s.glucose_consumed > 0)
 
 
 def test_dissolved_oxygen_falls_when_kla_drops() -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from model_helpers import TINY, small_frame, tiny_report
 
 from models.features import feature_groups
 from models.training import FEEDING_FAULTS, TrainingConfig, train, training_set
 from simulator.dataset import generate_frame
+from tests.model_helpers import TINY, small_frame, tiny_report
 
 
 def test_target_is_the_feed_decided_from_each_reading() -> None:
@@ -63,22 +63,21 @@ def test_too_few_batches_is_refused() -> None:
 
 
 @pytest.mark.slow
-def test_importances_recover_the_variables_the_expert_reads() -> None:
-    """Trained on full simulated batches, the expert's own inputs come out on top.
+def test_importances_check_the_seed_finding_against_the_expert() -> None:
+    """VCD and glucose drive the feed; lactate matters; DO hardly does in this simulator.
 
-    The expert (simulator.feeding.ExpertPolicy) feeds VCD x volume x uptake plus a
-    glucose correction, from 60 h, trimmed when lactate is high or DO low. VCD and
-    glucose must lead; lactate and DO must matter (positive importance) but
-    rank below culture time and volume, because their trims act only in a few
-    states (lactate > 2.5 g/L, DO < 30 %). Variables the expert never reads
-    (temperature, airflow) must come last among the ones it does.
+    The seed's analysis named VCD, glucose, DO and lactate as the drivers. The
+    simulator's expert (simulator.feeding.ExpertPolicy) feeds VCD x volume x
+    uptake plus a glucose correction, trimmed when lactate > 2.5 g/L or DO < 30 %.
+    Lactate passes 2.5 g/L in most batches, but the DO loop holds DO at 40 %, so the DO
+    trim almost never acts: on simulated data DO is *not* a leading driver.
+    Variables the expert never reads rank below lactate.
     """
     frame = generate_frame(16, seed=11, fault_fraction=0.25)
     config = TrainingConfig(
-        candidates=1, cv_folds=3, row_stride=6, n_estimators=(40, 40), max_samples=(0.5,),
-        importance_repeats=2, importance_rows=3000,
+        candidates=1, cv_folds=3, n_estimators=(40, 40), importance_repeats=2, importance_rows=3000
     )
     table = train(frame, config).importances["importance_mean"]
     assert set(table.index[:2]) == {"vcd", "glucose"}
-    assert table["lactate"] > 0 and table["do"] > 0
-    assert min(table[["vcd", "glucose", "culture_h", "volume"]]) > max(table[["temperature", "airflow"]])
+    assert table["lactate"] > max(table[["temperature", "airflow", "ph", "viability"]])
+    assert table["do"] < 0.05 * table["glucose"]

@@ -18,7 +18,7 @@ average the Raman noise), and compared with its level before.
 ...     history.append(r)
 ...     found.append(bool(check.evaluate(r, history, state)))
 >>> found.index(True)
-128
+129
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class ContaminationCheck(LatchCheck):
         """The other signs of a fast-growing consumer that are present."""
         signs = []
         setpoint = reading.ph_setpoint if reading.ph_setpoint is not None else 7.0
-        if reading.ph < setpoint - 0.04:
+        if reading.ph < setpoint - 0.08:  # beyond the deadband by 3 noise sigmas
             signs.append(f"pH {explain.quantity('ph', reading.ph)} below set point")
         agitation = history.change("agitation", timedelta(hours=1))
         if agitation is not None and agitation > 10:

@@ -29,7 +29,7 @@ BASE_SPAN = timedelta(hours=3)
 LACTATE_SPAN = timedelta(hours=6)
 #: Mean base flow (mL/h) that counts as "keeps flowing", and lactate fall (g/L) as "consumed".
 BASE_FLOWING = 0.2
-LACTATE_FALL = 0.15
+LACTATE_FALL = 0.3
 
 
 class BasePumpCheck(LatchCheck):

@@ -1,0 +1,45 @@
+"""Command-line subcommand of the dashboards package: ``bioreactor dashboard``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bioreactor.mqtt import DEFAULT_BROKER
+from models.outputs import DEFAULT_MODEL_PATH
+
+
+def register(app: typer.Typer) -> None:
+    """Add this package's subcommands to the ``bioreactor`` command."""
+
+    @app.command()
+    def dashboard(
+        *,
+        broker: Annotated[str, typer.Option(help="MQTT broker mqtt://host:port.")] = DEFAULT_BROKER,
+        port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port (0: any free port).")] = 5006,
+        address: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every one).")] = "127.0.0.1",
+        historian: Annotated[
+            Path | None,
+            typer.Option(exists=True, dir_okay=False, help="Monitor historian: start the plots with past data."),
+        ] = None,
+        model: Annotated[
+            Path, typer.Option(dir_okay=False, help="Feed-rate model for the analysis page, used if it exists.")
+        ] = DEFAULT_MODEL_PATH,
+        allow_origin: Annotated[
+            list[str] | None,
+            typer.Option(help="Extra host:port browsers may use to reach the server (repeatable)."),
+        ] = None,
+    ) -> None:
+        """Serve the live fleet page (/live) and the CSV analysis page (/analyze)."""
+        # Imported here: Panel and Bokeh take a while to load, which other commands skip.
+        from dashboards.server import DashboardSettings, serve  # noqa: PLC0415
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        settings = DashboardSettings(broker, port, address, historian, model, allow_origins=tuple(allow_origin or ()))
+        try:
+            serve(settings, announce=typer.echo)
+        except (ConnectionError, ValueError) as err:
+            raise typer.BadParameter(str(err)) from None
