@@ -59,6 +59,7 @@ DECIMALS = {
     "volume": 4,
     "titer": 4,
     "base_rate": 3,
+    "co2_flow": 3,
 }
 
 #: When a faulty batch counts as deviating from its twin: per fault, the signal and the gap.
@@ -238,6 +239,8 @@ class Simulation:
             "volume": s.volume.copy(),
             "titer": s.titer.copy(),
             "base_rate": self._base_delivered.copy(),
+            # CO2 sparged by the pH loop, as the gas mass-flow controller reports it.
+            "co2_flow": self._ph_loop.co2_fraction * self._airflow * 1000.0,
             "temperature_setpoint": np.where(
                 self.seq * self.sample_hours >= self._shift_h,
                 self.control.shift_temperature,

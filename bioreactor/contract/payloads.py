@@ -70,6 +70,7 @@ class Reading:
     volume: float | None = quantity("L", 0.001, 50_000, default=None)
     titer: float | None = quantity("g/L", 0, 50, default=None)
     base_rate: float | None = quantity("mL/h", 0, 10_000, default=None)
+    co2_flow: float | None = quantity("mL/min", 0, 100_000, default=None)
     do_setpoint: float | None = quantity("% air sat.", 0, 500, default=None)
     ph_setpoint: float | None = quantity("pH", 5.0, 9.0, default=None)
     temperature_setpoint: float | None = quantity("°C", 0, 60, default=None)

@@ -1,0 +1,1 @@
+"""Browser tests of the dashboards (headless Chromium via Playwright)."""
