@@ -27,7 +27,7 @@ import pandas as pd
 import panel as pn
 
 from bioreactor.columns import ColumnMap
-from bioreactor.csvio import CsvReadings, RowError, default_reactor_id, read_frame
+from bioreactor.csvio import CsvReadings, MissingColumnsError, RowError, default_reactor_id, read_frame
 from dashboards.plots import BatchPlots, Columns, frame_columns, marker_columns, recommendation_columns
 from dashboards.widgets import alarm_table, alarm_tabulator
 from models.artifact import IncompatibleModelError, load_model
@@ -148,7 +148,10 @@ def analyze_upload(data: bytes, filename: str, mappings: str = "", model_path: P
             start = datetime.now(UTC).replace(microsecond=0)
             analysis = analyze_rows(CsvReadings(path, columns, start=start), MonitorEngine())
             frame, rejected = read_frame(path, columns, start=start)
-    except ValueError as err:  # missing columns, unknown field or unit, bad mapping syntax
+    except MissingColumnsError as err:
+        hint = "(on this page: one SOURCE=FIELD or SOURCE=FIELD:UNIT a line, without --map)"
+        raise UploadError(f"{err}\n{hint}") from None
+    except ValueError as err:  # unknown field or unit, bad mapping syntax, a mapped column not in the file
         raise UploadError(str(err)) from None
     if frame.empty:
         reasons = "\n".join(str(e) for e in rejected[:5])

@@ -153,7 +153,7 @@ def alarm_tabulator(events: Iterable[AlarmEvent], **options: Any) -> pn.widgets.
         sizing_mode="stretch_width",
         layout="fit_columns",
         formatters={"severity": {"type": "html"}, "message": {"type": "textarea"}},
-        widths={"time": 150, "reactor": 110, "severity": 80, "state": 110, "check": 150},
+        widths={"time": 150, "reactor": 110, "severity": 90, "state": 110, "check": 150},
         **options,
     )
 

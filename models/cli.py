@@ -68,10 +68,10 @@ def register(app: typer.Typer) -> None:
 
         with _clear_errors():
             if data is None:
-                from simulator.dataset import generate_frame  # noqa: PLC0415
+                from models.training_data import simulated_training_frame  # noqa: PLC0415
 
                 typer.echo(f"simulating {batches} batches (seed {seed})...", err=True)
-                frame = generate_frame(batches, seed, progress=True)
+                frame = simulated_training_frame(batches, seed, progress=True)
             else:
                 from models.predict import read_readings  # noqa: PLC0415
 

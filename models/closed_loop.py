@@ -119,14 +119,16 @@ def best_setpoint(
     *,
     days: float = 14.0,
 ) -> tuple[float, pd.DataFrame]:
-    """The glucose set point with the highest mean titer among those that never starve.
+    """The glucose set point with the highest mean final titer, and the KPIs of every candidate.
 
-    Tune on seeds other than the evaluation's, or the comparison flatters the tuned policy.
+    Titer is what the feed is for; starvation and lactate are reported, not
+    constrained, because late starvation comes mostly from a full vessel, which
+    no set point avoids. Tune on seeds other than the evaluation's, or the
+    comparison flatters the tuned policy.
     """
     runs = run_policies({f"{g:g}": partial(make, g) for g in setpoints}, batches, seed, days=days)
     table = Comparison.of(runs).mean
-    safe = table[table["starvation_h"] <= table["starvation_h"].min() + 1e-9]
-    best = float(safe["final_titer_g_L"].idxmax())
+    best = float(str(table["final_titer_g_L"].idxmax()))
     return best, table
 
 

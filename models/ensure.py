@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from models.outputs import DEFAULT_MODEL_PATH, Outputs
 from models.training import TrainingConfig, train
-from simulator.dataset import generate_frame
+from models.training_data import simulated_training_frame
 
 #: Batches simulated for the first model (seed fixed: the same model every time).
 QUICK_BATCHES = 20
@@ -41,7 +41,7 @@ def quick_train(path: Path, *, batches: int = QUICK_BATCHES, seed: int = QUICK_S
                 bar.update()
 
         stage("simulate")
-        frame = generate_frame(batches, seed)
+        frame = simulated_training_frame(batches, seed)
         report = train(frame, QUICK_CONFIG, progress=stage)
         stage("save")
         outputs.write(report)

@@ -151,6 +151,9 @@ class CultureState:
         t = self.temperature
         glc, gln, lac, amm = self.glucose, self.glutamine, self.lactate, self.ammonia
         o2_limit = self.oxygen / (self.oxygen + 0.001)  # K_O2 ~1 uM: hypoxia only below ~1 % DO
+        # Acidic medium throttles glycolysis and growth (below ~pH 6.7), so an uncontrolled
+        # culture settles near pH 6.4-6.6 instead of acidifying without bound.
+        acid_brake = 1.0 / (1.0 + np.exp((6.7 - self.ph) / 0.08))
 
         # Growth: Monod on glucose and glutamine, inhibited by lactate and ammonia (Xing 2010);
         # ~65 % slower at 33 °C, the usual purpose of a temperature shift.
@@ -158,6 +161,7 @@ class CultureState:
         mu = (
             kin.mu_max
             * self.mu_factor
+            * acid_brake
             * f_temp
             * o2_limit
             * glc
@@ -186,7 +190,7 @@ class CultureState:
         q_glc = growth_glc + kin.m_glc * cells * glc / (glc + 1.0)
         q_gln = mu / kin.y_x_gln * cells
         overflow = glc / (glc + kin.k_overflow) * np.clip(1.0 - 0.17 * (37.0 - t), 0.3, 1.0)
-        lac_made = kin.y_lac_glc * growth_glc * overflow
+        lac_made = kin.y_lac_glc * growth_glc * overflow * acid_brake
         lac_used = kin.q_lac_consumption * cells * lac / (lac + kin.k_lac_consumption) * (1.0 - overflow)
         bact = self.bacteria
         bact_growth = BACTERIA_MU * glc / (glc + 0.5) * (1.0 - bact / BACTERIA_CAPACITY) * bact

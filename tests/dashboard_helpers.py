@@ -10,18 +10,38 @@ from bioreactor.contract import (
     AlarmEvent,
     AlarmState,
     Driver,
+    Reading,
     Recommendation,
     Severity,
     Status,
     StatusState,
 )
+from dashboards.state import FleetState, ReactorView
 from tests.monitor_helpers import START, reading
 
-__all__ = ["START", "active", "alarm", "reading", "recommendation", "status"]
+__all__ = ["START", "active", "alarm", "latest", "reading", "recommendation", "status", "status_of", "view_of"]
+
+
+def view_of(state: FleetState, reactor_id: str) -> ReactorView:
+    view = state.view(reactor_id)
+    assert view is not None, f"{reactor_id} is unknown"
+    return view
+
+
+def latest(state: FleetState, reactor_id: str) -> Reading:
+    reading = view_of(state, reactor_id).latest
+    assert reading is not None, f"{reactor_id} has no reading"
+    return reading
+
+
+def status_of(state: FleetState, reactor_id: str) -> StatusState | None:
+    status = view_of(state, reactor_id).status
+    return None if status is None else status.state
 
 
 def alarm(
     reactor_id: str,
+    *,
     check: str = "limit_low_low",
     severity: Severity = Severity.CRITICAL,
     state: AlarmState = AlarmState.RAISED,

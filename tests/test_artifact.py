@@ -11,6 +11,7 @@ import pytest
 import sklearn
 
 from models.artifact import IncompatibleModelError, frame_hash, load_model, save_model
+from models.ensure import ensure_model
 from models.features import FEATURE_NAMES, build_features
 from tests.model_helpers import small_frame, tiny_model, tiny_model_path, tiny_report
 
@@ -81,3 +82,10 @@ def test_foreign_and_missing_files_are_refused(tmp_path: Path) -> None:
         load_model(tmp_path / "text.joblib")
     with pytest.raises(IncompatibleModelError, match="no model file"):
         load_model(tmp_path / "absent.joblib")
+
+
+def test_ensure_model_keeps_an_existing_file(tmp_path: Path) -> None:
+    path = save_model(tiny_model(), tmp_path / "feed_model.joblib")
+    before = path.stat().st_mtime_ns
+    assert ensure_model(path) == path
+    assert path.stat().st_mtime_ns == before

@@ -12,7 +12,7 @@ from dashboards.bridge import MqttBridge
 from dashboards.history import backfill
 from dashboards.state import FleetState
 from monitor.historian import Changeset, SqliteHistorian
-from tests.dashboard_helpers import active, alarm, reading, recommendation, status
+from tests.dashboard_helpers import active, alarm, latest, reading, recommendation, status, status_of, view_of
 from tests.monitor_helpers import Collector, Publisher, wait_until
 
 
@@ -31,13 +31,13 @@ def test_bridge_feeds_the_state_and_publishes_acknowledgements(broker):
         bridge.start()
         try:
             wait_until(lambda: state.active_alarms() == [raised], what="retained active alarms")
-            assert state.view(reactor).status.state is StatusState.ONLINE
+            assert status_of(state, reactor) is StatusState.ONLINE
             with Publisher(broker) as publisher:
                 publisher.readings(reading(reactor, seq) for seq in range(8))
                 publisher.send(t.reading_topic(reactor), b"{broken")
                 publisher.send(t.alarm_topic(reactor), encode(raised))
             wait_until(lambda: state.malformed == 1 and state.recent_events(), what="readings and events")
-            wait_until(lambda: state.view(reactor).latest.seq == 7, what="all readings")
+            wait_until(lambda: latest(state, reactor).seq == 7, what="all readings")
             assert [r.seq for r in state.readings_since(reactor).items] == [3, 4, 5, 6, 7]
 
             with Collector(broker, t.ack_topic(reactor)) as acks:
@@ -70,7 +70,7 @@ def test_backfill_loads_the_latest_batch_of_each_reactor(tmp_path):
     assert state.readings_since("R2").items == tuple(other)
     assert state.recent_events() == [raised]
     assert [(e.culture_h, e.payload) for e in state.events_since("R1").items] == [(current[-1].culture_h, raised)]
-    assert state.view("R1").recommendation == rec
+    assert view_of(state, "R1").recommendation == rec
 
 
 def test_backfill_needs_an_existing_historian(tmp_path):

@@ -8,7 +8,7 @@ from bioreactor.contract import Acknowledgement, AlarmState, Severity, StatusSta
 from bioreactor.contract import topics as t
 from dashboards.live import LivePage
 from dashboards.state import FleetState
-from tests.dashboard_helpers import active, alarm, reading, recommendation, status
+from tests.dashboard_helpers import active, alarm, latest, reading, recommendation, status
 
 
 class Recorder:
@@ -33,7 +33,7 @@ def fleet():
         state.apply(t.status_topic(reactor), encode(status(reactor)))
         for seq in range(10):
             state.apply(t.reading_topic(reactor), encode(reading(reactor, seq)))
-    raised = alarm("R2", at=state.view("R2").latest.timestamp)
+    raised = alarm("R2", at=latest(state, "R2").timestamp)
     state.apply(t.alarm_topic("R2"), encode(raised))
     state.apply(t.active_alarms_topic("R2"), encode(active("R2", raised)))
     return state
@@ -63,11 +63,11 @@ def test_refresh_streams_only_new_readings_with_rollover(fleet):
     page.refresh()
     feed = page.plots.readings.data["feed_rate"]
     assert len(feed) == 50  # rollover at the state's history
-    assert list(feed[-3:]) == [67.0, 68.0, 69.0]
+    assert list(feed)[-3:] == [67.0, 68.0, 69.0]
 
 
 def test_recommendation_and_status_are_shown(fleet):
-    fleet.apply(t.recommendation_topic("R1"), encode(recommendation("R1", at=fleet.view("R1").latest.timestamp)))
+    fleet.apply(t.recommendation_topic("R1"), encode(recommendation("R1", at=latest(fleet, "R1").timestamp)))
     fleet.apply(t.status_topic("R2"), encode(status("R2", StatusState.END_OF_STREAM)))
     fleet.apply(t.MONITOR_STATUS, encode(status("monitor", StatusState.OFFLINE)))
     page = LivePage(fleet, Recorder())
@@ -107,7 +107,7 @@ def test_acknowledge_problems_are_shown_in_the_page(fleet):
 
 
 def test_only_raised_alarms_can_be_acknowledged(fleet):
-    done = alarm("R1", "rate", Severity.WARNING, AlarmState.ACKNOWLEDGED, user="bo")
+    done = alarm("R1", check="rate", severity=Severity.WARNING, state=AlarmState.ACKNOWLEDGED, user="bo")
     fleet.apply(t.active_alarms_topic("R1"), encode(active("R1", done)))
     page = LivePage(fleet, Recorder())
     page.refresh()

@@ -7,7 +7,7 @@ import pytest
 from bioreactor.contract import AlarmState, Severity, StatusState, encode
 from bioreactor.contract import topics as t
 from dashboards.state import Cursor, FleetState
-from tests.dashboard_helpers import START, active, alarm, reading, recommendation, status
+from tests.dashboard_helpers import START, active, alarm, latest, reading, recommendation, status, status_of, view_of
 
 
 def feed_readings(state: FleetState, reactor_id: str, seqs, batch_id: str = "B1") -> None:
@@ -48,24 +48,26 @@ def test_new_batch_restarts_the_reactor_history():
     update = state.readings_since("R1", cursor)
     assert update.reset
     assert [(r.batch_id, r.seq) for r in update.items] == [("B2", 0), ("B2", 1)]
-    assert state.view("R1").batch_id == "B2"
+    assert view_of(state, "R1").batch_id == "B2"
 
 
 @pytest.mark.parametrize("state_", list(StatusState))
 def test_retained_status_is_shown_and_cleared(state_):
     state = FleetState()
     state.apply(t.status_topic("R7"), encode(status("R7", state_)))
-    assert state.view("R7").status.state is state_
+    assert status_of(state, "R7") is state_
     state.apply(t.status_topic("R7"), b"")  # the retained message was deleted
-    assert state.view("R7").status is None
+    assert status_of(state, "R7") is None
     assert state.reactors() == ["R7"] and state.malformed == 0
 
 
 def test_active_alarms_follow_the_retained_topic():
     state = FleetState()
-    warning = alarm("R1", "limit_low", Severity.WARNING, at=START)
-    critical = alarm("R2", "limit_low_low", Severity.CRITICAL, at=START + timedelta(hours=1))
-    acknowledged = alarm("R1", "rate", Severity.WARNING, AlarmState.ACKNOWLEDGED, at=START - timedelta(hours=1))
+    warning = alarm("R1", check="limit_low", severity=Severity.WARNING, at=START)
+    critical = alarm("R2", severity=Severity.CRITICAL, at=START + timedelta(hours=1))
+    acknowledged = alarm(
+        "R1", check="rate", severity=Severity.WARNING, state=AlarmState.ACKNOWLEDGED, at=START - timedelta(hours=1)
+    )
     state.apply(t.active_alarms_topic("R1"), encode(active("R1", warning, acknowledged)))
     state.apply(t.active_alarms_topic("R2"), encode(active("R2", critical)))
 
@@ -74,7 +76,7 @@ def test_active_alarms_follow_the_retained_topic():
         acknowledged.alarm_id,
         warning.alarm_id,
     ]
-    assert state.view("R1").alarm_counts() == {Severity.WARNING: 2, Severity.CRITICAL: 0}
+    assert view_of(state, "R1").alarm_counts() == {Severity.WARNING: 2, Severity.CRITICAL: 0}
 
     state.apply(t.active_alarms_topic("R1"), encode(active("R1")))
     state.apply(t.active_alarms_topic("R2"), b"")
@@ -84,25 +86,25 @@ def test_active_alarms_follow_the_retained_topic():
 def test_events_and_recommendations_are_placed_on_the_culture_time_axis():
     state = FleetState()
     feed_readings(state, "R1", range(13))  # culture 48 h .. 49 h, every 5 min
-    last = state.view("R1").latest
+    last = latest(state, "R1")
     raised = alarm("R1", at=last.timestamp)
     state.apply(t.alarm_topic("R1"), encode(raised))
     state.apply(t.recommendation_topic("R1"), encode(recommendation("R1", at=last.timestamp + timedelta(hours=1))))
     # An event of another batch is listed but has no place on this batch's plots.
-    state.apply(t.alarm_topic("R1"), encode(alarm("R1", "rate", batch_id="B0")))
+    state.apply(t.alarm_topic("R1"), encode(alarm("R1", check="rate", batch_id="B0")))
 
     placed = state.events_since("R1").items
     assert [(e.culture_h, e.payload) for e in placed] == [(last.culture_h, raised)]
     (rec,) = state.recommendations_since("R1").items
     assert rec.culture_h == pytest.approx(last.culture_h + 1)
-    assert state.view("R1").recommendation == rec.payload
+    assert view_of(state, "R1").recommendation == rec.payload
     assert [e.check for e in state.recent_events()] == ["rate", "limit_low_low"]  # newest first
 
 
 def test_recent_events_are_bounded():
     state = FleetState(events=3)
     for i in range(5):
-        state.add_event(alarm("R1", f"check{i}"))
+        state.add_event(alarm("R1", check=f"check{i}"))
     assert [e.check for e in state.recent_events()] == ["check4", "check3", "check2"]
     assert [e.check for e in state.recent_events(limit=1)] == ["check4"]
 
@@ -127,7 +129,7 @@ def test_malformed_payloads_are_counted_and_change_nothing(topic, payload):
     before = (state.overview(), state.active_alarms(), state.recent_events(), state.monitor_status)
     state.apply(topic, payload)
     assert state.malformed == 1
-    assert topic in state.last_problem
+    assert topic in (state.last_problem or "")
     assert (state.overview(), state.active_alarms(), state.recent_events(), state.monitor_status) == before
 
 
@@ -141,7 +143,8 @@ def test_topics_the_dashboard_does_not_show_are_ignored_without_counting():
 def test_monitor_status():
     state = FleetState()
     state.apply(t.MONITOR_STATUS, encode(status("monitor", StatusState.OFFLINE)))
-    assert state.monitor_status.state is StatusState.OFFLINE
+    monitor = state.monitor_status
+    assert monitor is not None and monitor.state is StatusState.OFFLINE
 
 
 def test_unknown_reactor_gives_nothing_and_resets_a_stale_cursor():

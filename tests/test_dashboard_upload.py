@@ -37,7 +37,9 @@ def test_batch_plots_and_markers(sample):
     rows = sample.batch_frame(key)
     assert len(page.plots.readings.data["day"]) == len(rows)
     markers = page.plots.markers.data
-    raised = [e for e in sample.analysis.events if f"{e.reactor_id} / {e.batch_id}" == key and e.state.value == "raised"]
+    raised = [
+        e for e in sample.analysis.events if f"{e.reactor_id} / {e.batch_id}" == key and e.state.value == "raised"
+    ]
     assert len(markers["day"]) == len(raised)
     # Markers sit inside the batch's culture time.
     assert all(rows["culture_h"].min() / 24 <= d <= rows["culture_h"].max() / 24 for d in markers["day"])

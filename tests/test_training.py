@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
 
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bioreactor.cli import app
+from models.artifact import load_model
 from models.features import feature_groups
 from models.training import FEEDING_FAULTS, TrainingConfig, train, training_set
-from simulator.dataset import generate_frame
+from simulator.dataset import generate_frame, write_csv
 from tests.model_helpers import TINY, small_frame, tiny_report
 
 
@@ -81,3 +88,18 @@ def test_importances_check_the_seed_finding_against_the_expert() -> None:
     assert set(table.index[:2]) == {"vcd", "glucose"}
     assert table["lactate"] > max(table[["temperature", "airflow", "ph", "viability"]])
     assert table["do"] < 0.05 * table["glucose"]
+
+
+def test_cli_train_writes_model_metrics_and_importances(tmp_path: Path) -> None:
+    write_csv(small_frame(), tmp_path / "runs.csv")
+    args = ["train", "--data", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "m.joblib")]
+    args += ["--metrics", str(tmp_path / "report" / "metrics.json"), "--candidates", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    required = {"r2_train", "r2_cv", "r2_test", "mae_test", "r2_test_random_split"}
+    assert required | {"n_batches_train", "n_batches_test"} <= set(metrics)
+    importances = pd.read_csv(tmp_path / "report" / "importances.csv", index_col="variable")
+    assert set(importances.index) == set(feature_groups())
+    assert load_model(tmp_path / "m.joblib").card.metrics["r2_test"] == metrics["r2_test"]
+    assert "Permutation importance" in result.output

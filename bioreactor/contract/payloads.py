@@ -61,7 +61,7 @@ class Reading:
     glucose: float = quantity("g/L", 0, 60)
     lactate: float = quantity("g/L", 0, 30)
     do: float = quantity("% air sat.", 0, 500)
-    ph: float = quantity("pH", 5.0, 9.0)
+    ph: float = quantity("pH", 3.0, 11.0)
     temperature: float = quantity("°C", 0, 60)
     agitation: float = quantity("rpm", 0, 2000)
     airflow: float = quantity("L/min", 0, 100)
@@ -72,7 +72,7 @@ class Reading:
     base_rate: float | None = quantity("mL/h", 0, 10_000, default=None)
     co2_flow: float | None = quantity("mL/min", 0, 100_000, default=None)
     do_setpoint: float | None = quantity("% air sat.", 0, 500, default=None)
-    ph_setpoint: float | None = quantity("pH", 5.0, 9.0, default=None)
+    ph_setpoint: float | None = quantity("pH", 3.0, 11.0, default=None)
     temperature_setpoint: float | None = quantity("°C", 0, 60, default=None)
     fault: str | None = None
     fault_effective: int | None = quantity("0/1", 0, 1, default=None)

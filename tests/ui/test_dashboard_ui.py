@@ -50,7 +50,7 @@ pytestmark = [
 ]
 
 
-def _lines(stream, into: queue.Queue) -> None:
+def _lines(stream, into: queue.Queue[str]) -> None:
     for line in stream:
         into.put(line)
 
@@ -82,8 +82,9 @@ def dashboard(broker: BrokerAddress, tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
 
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
@@ -116,7 +117,6 @@ def test_live_page_shows_the_reactor_its_alarm_and_sends_an_acknowledgement(dash
     readings = [reading(reactor, seq, glucose=4.5 - 0.1 * seq) for seq in range(30)]
     raised = alarm(reactor, at=readings[-1].timestamp, message=f"glucose collapsed on {reactor}: check the feed pump")
     with Publisher(broker) as publisher:
-        publisher.send(t.status_topic(reactor), encode(status(reactor)))
         publisher.readings(readings)
         publisher.send(t.alarm_topic(reactor), encode(raised))
     retain = make_client(f"retain-{uuid.uuid4().hex[:8]}", persistent=False)
@@ -138,7 +138,8 @@ def test_live_page_shows_the_reactor_its_alarm_and_sends_an_acknowledgement(dash
     page.screenshot(path=SCREENSHOTS / "dashboard_live.png", full_page=True)
 
     with Collector(broker, t.ack_topic(reactor)) as acks:
-        page.locator("select").nth(1).select_option(raised.alarm_id)
+        choice = page.locator("select").nth(1)
+        choice.select_option(label=choice.locator("option", has_text=reactor).inner_text())
         page.get_by_placeholder("operator name").fill("ui-test")
         page.get_by_role("button", name="Acknowledge").click()
         expect(page.get_by_text("sent as ui-test")).to_be_visible()
