@@ -42,10 +42,13 @@ def demo(
     speed: Annotated[float, typer.Option(min=0.001, help="Culture time per wall time.")] = 3600.0,
     dashboard_port: Annotated[int, typer.Option(help="Dashboard HTTP port.")] = DemoPlan.dashboard_port,
     workdir: Annotated[Path, typer.Option(help="Logs, historian and broker data.")] = DemoPlan.workdir,
+    model: Annotated[Path, typer.Option(help="Feed model; trained quickly when missing.")] = DemoPlan.model,
     exit_after_harvest: Annotated[bool, typer.Option(help="Stop everything when the fleet is done.")] = False,
 ) -> None:
     """Run the main job: simulated fleet -> monitor -> alerts and live dashboard (Ctrl-C stops)."""
-    plan = DemoPlan(broker, reactors, days, speed, dashboard_port, workdir, keep_running=not exit_after_harvest)
+    plan = DemoPlan(
+        broker, reactors, days, speed, dashboard_port, workdir, keep_running=not exit_after_harvest, model=model
+    )
     try:
         raise typer.Exit(run_demo(plan))
     except ConnectionError as err:

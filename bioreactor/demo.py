@@ -23,6 +23,8 @@ from bioreactor.broker import Mosquitto
 from bioreactor.contract import ContractError, Metrics, Status, StatusState, decode
 from bioreactor.contract.topics import MONITOR_METRICS, MONITOR_STATUS
 from bioreactor.mqtt import BrokerAddress, broker_answers, connect, disconnect, make_client
+from models.ensure import ensure_model
+from models.outputs import DEFAULT_MODEL_PATH
 
 #: Faults injected into the demo fleet, so alarms have something to explain.
 DEMO_FAULTS = (
@@ -42,6 +44,7 @@ class DemoPlan:
     dashboard_port: int = 5006
     workdir: Path = Path("runs/demo")
     keep_running: bool = True  # leave monitor and dashboard up after harvest, until Ctrl-C
+    model: Path = DEFAULT_MODEL_PATH  # trained on simulated batches first when missing
     faults: Sequence[str] = DEMO_FAULTS
 
 
@@ -90,18 +93,15 @@ def run_demo(plan: DemoPlan) -> int:
         address = stack.enter_context(broker_for(BrokerAddress.parse(plan.broker), plan.workdir / "mosquitto"))
         broker = str(address)
         historian = plan.workdir / "historian.sqlite"
+        model = str(ensure_model(plan.model))
         stack.enter_context(
             background(
-                bioreactor_command("monitor", "--broker", broker, "--historian", str(historian)),
+                bioreactor_command("monitor", "--broker", broker, "--historian", str(historian), "--model", model),
                 plan.workdir / "monitor.log",
             )
         )
-        stack.enter_context(
-            background(
-                bioreactor_command("dashboard", "--broker", broker, "--port", str(plan.dashboard_port)),
-                plan.workdir / "dashboard.log",
-            )
-        )
+        dashboard = ["dashboard", "--broker", broker, "--port", str(plan.dashboard_port), "--model", model]
+        stack.enter_context(background(bioreactor_command(*dashboard), plan.workdir / "dashboard.log"))
         stack.enter_context(background(bioreactor_command("alerts", "--broker", broker)))
         # The monitor's session must exist before the fleet publishes, or early readings have no subscriber.
         wait_for(address, MONITOR_STATUS, lambda p: decode(Status, p).state is StatusState.ONLINE, 60.0)

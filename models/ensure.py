@@ -16,12 +16,12 @@ from models.training import TrainingConfig, train
 from models.training_data import simulated_training_frame
 
 #: Batches simulated for the first model (seed fixed: the same model every time).
-QUICK_BATCHES = 20
+QUICK_BATCHES = 28
 QUICK_SEED = 0
 QUICK_CONFIG = TrainingConfig(
     candidates=3,
     cv_folds=3,
-    row_stride=12,
+    row_stride=8,
     n_estimators=(40, 60),
     max_samples=(0.3,),
     importance_repeats=3,

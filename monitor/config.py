@@ -92,6 +92,7 @@ class ProcessSettings:
 
     agitation_min: float = 80.0
     agitation_max: float = 250.0
+    max_volume: float = 3.5
     airflow_max: float = 0.3
     at_max_fraction: float = 0.97
     do_deficit: float = 8.0
@@ -120,7 +121,7 @@ class MultivariateSettings:
     training_seed: int = 20240601
     variance: float = 0.9
     quantile: float = 0.999
-    margin: float = 3.0
+    margin: float = 4.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ class BatchOutcome:
     end_h: float
     clean_days: float  # fault-free exposure before onset, days
     alarms_h: tuple[float, ...]  # culture hours of raised alarms
+    alarm_checks: tuple[str, ...] = ()  # the check that raised each of them
 
     @property
     def false_alarms(self) -> int:
@@ -90,11 +91,11 @@ def score_batch(batch: pd.DataFrame, engine: MonitorEngine) -> BatchOutcome:
     kind = str(batch["fault"][faulty].iloc[0]) if faulty.any() else "none"
     onset = float(hours[faulty][0]) if faulty.any() else math.inf
     end = float(hours[faulty][-1]) if faulty.any() else math.inf
-    alarms = []
+    alarms: list[tuple[float, str]] = []
     for reading in readings(batch):
         for event in engine.process(reading):
             if event.state is AlarmState.RAISED:
-                alarms.append(reading.culture_h)
+                alarms.append((reading.culture_h, event.check))
     last = float(hours[-1])
     return BatchOutcome(
         batch_id=str(batch["batch_id"].iloc[0]),
@@ -103,7 +104,8 @@ def score_batch(batch: pd.DataFrame, engine: MonitorEngine) -> BatchOutcome:
         effective_h=float(hours[effective][0]) if effective.any() else math.inf,
         end_h=end,
         clean_days=min(onset, last) / 24.0,
-        alarms_h=tuple(alarms),
+        alarms_h=tuple(t for t, _ in alarms),
+        alarm_checks=tuple(c for _, c in alarms),
     )
 
 

@@ -63,6 +63,7 @@ class _Reactor:
     states: dict[str, Any]
     book: AlarmBook
     finished: set[str] = field(default_factory=set)
+    ended: bool = False  # the publisher announced the end of the batch: no stale alarms
 
 
 class MonitorEngine:
@@ -96,6 +97,7 @@ class MonitorEngine:
             reactor = self._start_batch(reading, reactor)
         else:
             self._reject_replay(reactor, reading)
+        reactor.ended = False
         events += reactor.book.clear_check(STALE, reading.timestamp, "readings resumed")
         reactor.history.append(reading)
         reactor.last_seq, reactor.last_timestamp = reading.seq, reading.timestamp
@@ -115,8 +117,29 @@ class MonitorEngine:
         """
         return self._reactors[reactor_id].book.acknowledge(ack)
 
+    def end_batch(
+        self, reactor_id: str, batch_id: str | None, timestamp: datetime
+    ) -> list[AlarmEvent]:
+        """The reactor's publisher announced the end of ``batch_id`` (None: the current batch).
+
+        Clears the reactor's alarms ('batch ended') and stops stale checks for it
+        until its next reading. An unknown reactor, or an end announced for another
+        batch than the current one (e.g. an old retained status), changes nothing.
+        Events are stamped at the later of ``timestamp`` and the last reading, since
+        a publisher's clock and the data time differ in replays.
+        """
+        reactor = self._reactors.get(reactor_id)
+        if reactor is None or batch_id not in (None, reactor.batch_id):
+            return []
+        reactor.ended = True
+        now = max(timestamp, reactor.last_timestamp)
+        return reactor.book.clear_all(now, f"batch {reactor.batch_id} ended")
+
     def check_stale(self, now: datetime) -> list[AlarmEvent]:
-        """Raise 'stale' for reactors silent longer than the timeout; the next reading clears it."""
+        """Raise 'stale' for reactors silent longer than the timeout; the next reading clears it.
+
+        Reactors whose batch has ended (:meth:`end_batch`) are not expected to report.
+        """
         timeout = timedelta(minutes=self.config.alarms.stale_timeout_min)
         events: list[AlarmEvent] = []
         if not self.config.enabled(STALE):
@@ -124,7 +147,7 @@ class MonitorEngine:
         for reactor_id in sorted(self._reactors):
             reactor = self._reactors[reactor_id]
             silent = now - reactor.last_timestamp
-            if silent <= timeout:
+            if reactor.ended or silent <= timeout:
                 continue
             what = (
                 f"no reading from {reactor_id} for {explain.duration(silent)} "

@@ -68,12 +68,16 @@ from monitor.shutdown import run_until_signalled
 
 log = logging.getLogger(__name__)
 
+#: Every reactor publisher's retained status (online, offline, end of stream).
+STATUS_WILDCARD = f"{t.ROOT}/+/{t.STATUS}"
+
 
 class Engine(Protocol):
     """What the service needs of :class:`monitor.engine.MonitorEngine`."""
 
     def process(self, reading: Reading) -> list[AlarmEvent]: ...
     def acknowledge(self, reactor_id: str, ack: Acknowledgement) -> AlarmEvent: ...
+    def end_batch(self, reactor_id: str, batch_id: str | None, timestamp: datetime) -> list[AlarmEvent]: ...
     def check_stale(self, now: datetime) -> list[AlarmEvent]: ...
     def active_alarms(self, reactor_id: str) -> ActiveAlarms: ...
     def reactors(self) -> list[str]: ...
@@ -273,7 +277,7 @@ class MonitorService:
         if getattr(reason, "is_failure", False):
             return
         # Subscriptions live in the persistent session, but a broker that lost it needs them again.
-        client.subscribe([(t.READINGS_WILDCARD, 1), (t.ACKS_WILDCARD, 1)])
+        client.subscribe([(t.READINGS_WILDCARD, 1), (t.ACKS_WILDCARD, 1), (STATUS_WILDCARD, 1)])
         client.publish(t.MONITOR_STATUS, self._status(StatusState.ONLINE), qos=1, retain=True)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -311,12 +315,14 @@ class MonitorService:
         unit.received.append(message)
         reactor_id = t.reactor_from_topic(message.topic)
         leaf = message.topic.split("/", 2)[-1]
-        if reactor_id is None or leaf not in (t.READING, t.ACK):
-            self._dead_letter(message, "not a reading or acknowledgement topic", unit)
+        if reactor_id is None or leaf not in (t.READING, t.ACK, t.STATUS):
+            self._dead_letter(message, "not a reading, acknowledgement or status topic", unit)
         elif leaf == t.READING:
             self._handle_reading(message, reactor_id, unit)
-        else:
+        elif leaf == t.ACK:
             self._handle_ack(message, reactor_id, unit)
+        else:
+            self._handle_status(message, reactor_id, unit)
 
     def _handle_reading(self, message: mqtt.MQTTMessage, reactor_id: str, unit: _Unit) -> None:
         try:
@@ -378,6 +384,20 @@ class MonitorService:
         self.counters.acknowledgements += 1
         self._record_events([event], unit)
         unit.touched.add(reactor_id)
+
+    def _handle_status(self, message: mqtt.MQTTMessage, reactor_id: str, unit: _Unit) -> None:
+        """A publisher's end of stream ends its batch: alarms clear and the reactor is not stale."""
+        try:
+            status = decode(Status, bytes(message.payload))
+        except ContractError as err:
+            self._dead_letter(message, str(err), unit)
+            return
+        if status.state is not StatusState.END_OF_STREAM:
+            return
+        events = self.engine.end_batch(reactor_id, status.batch_id, status.timestamp)
+        self._record_events(events, unit)
+        if reactor_id in self.engine.reactors():
+            unit.touched.add(reactor_id)
 
     def _record_events(self, events: Sequence[AlarmEvent], unit: _Unit) -> None:
         for event in events:
@@ -444,7 +464,7 @@ class MonitorService:
             active = self.engine.active_alarms(reactor_id)
             changes.outbox.append(Outgoing(t.active_alarms_topic(reactor_id), encode(active), retain=True))
         changes.published = self._confirmed()
-        if changes.readings or changes.events or changes.acknowledgements or changes.recommendations:
+        if unit.touched or changes.readings or changes.recommendations:
             changes.snapshot = Snapshot(self.engine.save_state(), json.dumps(self._recommended).encode())
         if changes:
             ids = self.historian.commit(changes)

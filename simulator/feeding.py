@@ -98,6 +98,7 @@ class ExpertPolicy:
     noise: float = 0.05
     start_h: float = 60.0
     early_start_glucose: float = 3.0  # g/L: a fast culture is fed before start_h
+    lactate_limit: float = 2.0  # g/L above which feeding is held back (overflow metabolism)
     target_glucose: float = 4.0  # g/L, middle of the 2-6 g/L band (domain notes)
     uptake_per_cell: float = 0.009  # g glucose/h per (1e6 cells/mL x L), ~50 fmol/cell/h
     gain: float = 0.12  # 1/h
@@ -123,7 +124,7 @@ class ExpertPolicy:
         demand = self.uptake_per_cell * obs.vcd * obs.volume  # g/h
         correction = self.gain * (self.target_glucose - obs.glucose) * obs.volume  # g/h
         rate = np.maximum(demand + correction, 0.0) / feed_glucose_g_per_ml  # mL/h
-        rate *= np.clip(1.0 - 0.15 * (obs.lactate - 2.5), 0.6, 1.0)
+        rate *= np.clip(1.0 - 0.2 * (obs.lactate - self.lactate_limit), 0.6, 1.0)
         rate *= np.clip(obs.do / 30.0, 0.5, 1.0)
         rate *= self._noise_factors(obs)
         rate[(obs.culture_h < self.start_h) & (obs.glucose > self.early_start_glucose)] = 0.0

@@ -85,7 +85,7 @@ class Collector:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
-            self.messages.append((message.topic, message.payload, bool(message.retain)))
+            self.messages.append((message.topic, bytes(message.payload), bool(message.retain)))
 
     def payloads(self, topic_filter: str) -> list[bytes]:
         with self._lock:

@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from tests.monitor_helpers import START, Publisher, wait_until
 
 from bioreactor.contract import AlarmEvent, AlarmState, Severity, decode, encode, topics
 from monitor.alerts import AlertFilter, AlertTail, WebhookSender, format_alarm
+from tests.monitor_helpers import START, Publisher, wait_until
 
 
 def event(reactor_id: str = "R01", severity: Severity = Severity.CRITICAL, check: str = "glucose"):
@@ -183,6 +183,7 @@ def test_alerts_command_prints_matching_alarms(broker):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
+        assert process.stdout is not None and process.stderr is not None
         assert "following" in process.stderr.readline()
         with Publisher(broker) as pub:
             for e in [event(r1), event(r2, Severity.WARNING), event(r2, check="ph")]:

@@ -95,3 +95,27 @@ def test_acknowledge_through_the_engine():
         engine.acknowledge("R01", ack)
     with pytest.raises(KeyError):
         engine.acknowledge("R99", ack)
+
+
+def test_end_of_batch_clears_alarms_and_stops_stale_until_next_reading():
+    engine = MonitorEngine(CONFIG)
+    readings = list(sequence(40))
+    for r in readings:
+        engine.process(r)
+    active = engine.active_alarms("R01").alarms
+    assert active
+    last = readings[-1].timestamp
+    assert engine.end_batch("R01", "B000", last) == []  # not the current batch
+    events = engine.end_batch("R01", "B001", last + timedelta(minutes=1))
+    assert {e.alarm_id for e in events} == {a.alarm_id for a in active}
+    assert all(e.state is AlarmState.CLEARED and "batch B001 ended" in e.message for e in events)
+    assert not engine.active_alarms("R01").alarms
+    assert engine.end_batch("R01", None, last) == []  # nothing left to clear
+    assert engine.end_batch("R99", None, last) == []  # unknown reactor
+    assert engine.check_stale(last + timedelta(hours=5)) == []
+    resumed = MonitorEngine.load_state(engine.save_state(), CONFIG)
+    assert resumed.check_stale(last + timedelta(hours=5)) == []
+    nxt = reading_at(last + timedelta(hours=6), seq=100, batch_id="B002")
+    resumed.process(nxt)
+    (stale,) = resumed.check_stale(nxt.timestamp + timedelta(minutes=30))
+    assert stale.check == "stale" and stale.batch_id == "B002"

@@ -19,7 +19,8 @@ from tests.model_helpers import small_frame
 
 
 def _one_batch(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["batch_id"] == frame["batch_id"].iloc[0]].reset_index(drop=True)
+    batch: pd.DataFrame = frame[frame["batch_id"] == frame["batch_id"].iloc[0]].reset_index(drop=True)
+    return batch
 
 
 def test_features_use_only_the_past() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import uuid
 from collections import defaultdict
@@ -53,7 +54,7 @@ def test_three_reactors_every_reading_in_order(broker: BrokerAddress) -> None:
     assert sorted(readings) == reactor_ids
     for series in readings.values():
         assert [r.seq for r in series] == list(range(145))
-        assert all(a.timestamp < b.timestamp for a, b in zip(series, series[1:], strict=False))
+        assert all(a.timestamp < b.timestamp for a, b in itertools.pairwise(series))
     assert statuses[f"{prefix}01"][0].state is StatusState.ONLINE
     faulty = readings[f"{prefix}02"]
     assert all(r.fault == "none" for r in faulty if r.culture_h < 6)

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from tests.monitor_helpers import START, reading
 from typer.testing import CliRunner
 
 from bioreactor.cli import app
@@ -30,6 +29,7 @@ from monitor.historian import (
     Table,
     export,
 )
+from tests.monitor_helpers import START, reading
 
 
 def alarm(batch_id: str = "B1", state: AlarmState = AlarmState.RAISED) -> AlarmEvent:

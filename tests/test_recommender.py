@@ -21,7 +21,7 @@ from tests.model_helpers import small_frame, tiny_model
 def _readings(rows: pd.DataFrame, reactor_prefix: str = "R") -> list[Reading]:
     out = []
     for i, record in enumerate(rows.to_dict("records")):
-        row = {k: v for k, v in record.items() if not (isinstance(v, float) and np.isnan(v))}
+        row = {str(k): v for k, v in record.items() if not (isinstance(v, float) and np.isnan(v))}
         row["reactor_id"] = f"{reactor_prefix}{row['batch_id'][-2:]}"
         out.append(from_dict(Reading, row))
         assert out[-1].seq == rows.iloc[i]["seq"]
@@ -51,7 +51,7 @@ def _count_predicts(recommender: FeedRecommender, monkeypatch: pytest.MonkeyPatc
     calls: list[int] = []
     original = recommender.model.predict
 
-    def counting(X: pd.DataFrame):  # type: ignore[no-untyped-def]
+    def counting(X: pd.DataFrame):
         calls.append(len(X))
         return original(X)
 
@@ -79,7 +79,7 @@ def test_recommendation_equals_the_offline_prediction(model_path: Path) -> None:
     window = _window()
     offline = pd.Series(tiny_model().predict(build_features(window)).value, index=window.index)
     last = window.index.to_series().groupby(window["batch_id"]).max()
-    expected = {f"R{b[-2:]}": offline[i] for b, i in last.items()}
+    expected = {f"R{str(b)[-2:]}": offline[i] for b, i in last.items()}
     got = {r.reactor_id: r.recommended_feed_rate for r in recommendations}
     assert got.keys() == expected.keys()
     np.testing.assert_allclose([got[k] for k in expected], list(expected.values()), atol=1e-4)

@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.monitor_helpers import Collector, Publisher, fleet, wait_until
 
-from bioreactor.contract import AlarmEvent, Reading, Status, StatusState, decode, topics
+from bioreactor.contract import AlarmEvent, Reading, Recommendation, Status, StatusState, decode, topics
 from bioreactor.mqtt import BrokerAddress
 from monitor.engine import MonitorEngine
 from monitor.historian import SqliteHistorian, Table
 from monitor.service import MonitorService, ServiceSettings, engine_factory
+from tests.monitor_helpers import Collector, Publisher, fleet, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -166,7 +166,7 @@ class Gate:
         self.holding = threading.Event()
         self.release = threading.Event()
 
-    def recommend(self, readings: list[Reading]) -> list:
+    def recommend(self, readings: list[Reading]) -> list[Recommendation]:
         if self.armed:
             self.armed = False
             self.holding.set()

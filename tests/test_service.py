@@ -8,7 +8,6 @@ import uuid
 from dataclasses import replace
 
 import pytest
-from tests.monitor_helpers import Collector, Publisher, reading, starving, wait_until
 
 from bioreactor.contract import (
     Acknowledgement,
@@ -27,12 +26,14 @@ from bioreactor.contract import (
 )
 from monitor.historian import SqliteHistorian, Table
 from monitor.service import MonitorService, ServiceSettings, engine_factory
+from tests.monitor_helpers import Collector, Publisher, reading, starving, wait_until
 
 pytestmark = pytest.mark.broker
 
 
 def stored(service: MonitorService, table: Table):
     """What the service's historian holds, read through a connection of its own."""
+    assert isinstance(service.historian, SqliteHistorian)
     with SqliteHistorian(service.historian.path, readonly=True) as h:
         return h.frame(table)
 
@@ -215,7 +216,11 @@ def test_recommendations_once_per_culture_interval(private_broker, start_service
             with Publisher(private_broker.address) as pub:
                 pub.readings(readings)
             total = 24 * hour
-            wait_until(lambda n=total: len(stored(service, Table.READINGS)) == n, what="an hour of readings")
+
+            def hour_stored(n: int = total) -> bool:
+                return len(stored(service, Table.READINGS)) == n
+
+            wait_until(hour_stored, what="an hour of readings")
         wait_until(lambda: len(seen.payloads("bioreactor/+/recommendation")) == 6, what="six recommendations")
 
     # The advisor saw every reading once, in order: it can keep its own history.

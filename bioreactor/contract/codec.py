@@ -187,10 +187,10 @@ def encode(payload: Any) -> bytes:
     return json.dumps(to_dict(payload), separators=(",", ":"), allow_nan=False).encode()
 
 
-def decode(cls: type[T], payload: bytes | str) -> T:
+def decode(cls: type[T], payload: bytes | bytearray | str) -> T:
     """Parse and validate a JSON payload into ``cls``; raises :class:`ContractError`."""
     try:
-        text = payload.decode() if isinstance(payload, bytes) else payload
+        text = payload if isinstance(payload, str) else bytes(payload).decode()
     except UnicodeDecodeError as err:
         raise ContractError("", f"payload is not UTF-8: {err.reason} at byte {err.start}") from None
     try:

@@ -136,6 +136,30 @@ class History:
             return None
         return float(now - then)
 
+    def smoothed_change(
+        self, variable: str, age: timedelta, over: timedelta = timedelta(hours=1)
+    ) -> float | None:
+        """How much the mean of ``variable`` over ``over`` moved in ``age`` (noisy analysers).
+
+        >>> from datetime import datetime, UTC
+        >>> h = History(timedelta(hours=6))
+        >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> for i in range(60):
+        ...     h.append(reading_at(t0 + timedelta(minutes=5 * i), lactate=1.0 + 0.01 * i))
+        >>> round(h.smoothed_change("lactate", timedelta(hours=3)), 2)
+        0.35
+        """
+        past = self.before(age)
+        now = self.values(variable, over)
+        if past is None or not now:
+            return None
+        earlier = [
+            float(v) for r in self._readings
+            if past.timestamp - over < r.timestamp <= past.timestamp
+            and (v := getattr(r, variable)) is not None
+        ]
+        return sum(now) / len(now) - sum(earlier) / len(earlier) if earlier else None
+
     def settled(self, field: str, span: timedelta) -> bool:
         """Whether set point ``field`` has not changed over the last ``span``.
 

@@ -30,6 +30,8 @@ from monitor.config import MonitorConfig
 FEED_REFERENCE = timedelta(hours=8)
 #: A feed pump below this (mL/h) is stopped.
 STOPPED = 0.01
+#: Span over which starvation looks for lactate being consumed.
+LACTATE_SPAN = timedelta(hours=3)
 #: Overfeeding also needs this much extra feed (mL/h): small rates wander by large factors.
 MIN_EXCESS = 0.5
 
@@ -41,7 +43,9 @@ class MissedFeedCheck(LatchCheck):
 
     def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
         p = self.config.process
-        due = reading.culture_h >= p.feed_start_h and reading.vcd > 0.5
+        # A full vessel stops the feed on purpose: nothing is missed.
+        full = reading.volume is not None and reading.volume >= p.at_max_fraction * p.max_volume
+        due = reading.culture_h >= p.feed_start_h and reading.vcd > 0.5 and not full
         stopped = reading.feed_rate < STOPPED
         if not state.update(
             "feed",
@@ -141,15 +145,16 @@ class StarvationCheck(LatchCheck):
 
     def __init__(self, config: MonitorConfig) -> None:
         super().__init__(config)
-        lows = [lim.low for lim in config.limits if lim.variable == "glucose" and lim.low]
-        self.low = lows[0] if lows else 1.0
+        limits = [lim for lim in config.limits if lim.variable == "glucose" and lim.low]
+        self.low = (limits[0].low or 1.0) if limits else 1.0
+        self.deadband = limits[0].deadband if limits else 0.3
 
     def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
         low = self.low
-        lactate = history.change("lactate", timedelta(hours=3))
+        lactate = history.smoothed_change("lactate", LACTATE_SPAN)
         consuming = lactate is not None and lactate < -0.1
         if not state.update("glucose", enter=reading.glucose < low and consuming,
-                            stay=reading.glucose < low + 0.3):
+                            stay=reading.glucose < low + self.deadband):
             return []
         what = (
             f"glucose {explain.quantity('glucose', reading.glucose)} is below "
@@ -169,3 +174,4 @@ class StarvationCheck(LatchCheck):
             value=reading.glucose,
             limit=low,
         )]
+

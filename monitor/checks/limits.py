@@ -8,7 +8,7 @@
 >>> def run(glucose):
 ...     history.append(r := reading_at(t0, glucose=glucose))
 ...     return [f.check for f in check.evaluate(r, history, state)]
->>> run(0.9), run(1.1), run(1.3)
+>>> run(0.9), run(1.3), run(1.6)
 (['limit_low'], ['limit_low'], [])
 """
 
