@@ -136,6 +136,17 @@ def table(outcomes: list[BatchOutcome], *, operator: bool = False) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def false_alarms_by_check(outcomes: list[BatchOutcome]) -> pd.Series:
+    """How many alarms of fault-free operation each check raised, most first."""
+    checks = [
+        check
+        for o in outcomes
+        for hour, check in zip(o.alarms_h, o.alarm_checks, strict=True)
+        if hour < o.onset_h
+    ]
+    return pd.Series(checks, dtype=object).value_counts().rename("false_alarms")
+
+
 @dataclass
 class Evaluation:
     """Per-batch outcomes of the monitor and the baseline, and the wall time taken."""
@@ -208,5 +219,8 @@ def report(evaluation: Evaluation) -> str:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         for name, frame in evaluation.tables().items():
             parts.append(f"{name}:\n{frame.round(3).to_string(index=False)}")
+        by_check = false_alarms_by_check(evaluation.monitor)
+        if not by_check.empty:
+            parts.append(f"monitor false alarms by check:\n{by_check.to_string()}")
     parts.append(f"wall time {evaluation.seconds:.1f} s for {len(evaluation.monitor)} batches")
     return "\n\n".join(parts)

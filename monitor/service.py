@@ -6,6 +6,12 @@ Threads
     full). One worker thread owns the engine and the historian and does all the
     work, so per-reactor state needs no locks and readings keep their order.
 
+Inputs
+    readings, acknowledgements, and the publishers' retained statuses: an
+    ``end_of_stream`` status ends that reactor's batch in the engine (its alarms
+    clear and it is no longer expected to report), through the same worker and
+    transaction as everything else.
+
 Order of one unit of work (up to ``max_batch`` queued messages)
     1. decode and check every message, run the engine, collect events, dead
        letters, acknowledgements and due recommendations;
@@ -315,6 +321,8 @@ class MonitorService:
         unit.received.append(message)
         reactor_id = t.reactor_from_topic(message.topic)
         leaf = message.topic.split("/", 2)[-1]
+        if reactor_id is None and leaf == t.STATUS:
+            return  # a service's own status (e.g. this monitor's), not a reactor's
         if reactor_id is None or leaf not in (t.READING, t.ACK, t.STATUS):
             self._dead_letter(message, "not a reading, acknowledgement or status topic", unit)
         elif leaf == t.READING:

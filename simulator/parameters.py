@@ -62,7 +62,7 @@ class Vessel:
     """A 5 L bench bioreactor (2 L start) with one pitched-blade impeller and a microsparger."""
 
     initial_volume: float = 2.0  # L
-    max_volume: float = 3.5  # L (5 L vessel)
+    max_volume: float = 4.0  # L: 80 % of a 5 L vessel, room to double the starting volume
     impeller_diameter: float = 0.06  # m
     vessel_diameter: float = 0.13  # m
     power_number: float = 1.5  # pitched blade
@@ -91,8 +91,10 @@ class Control:
     base_concentration: float = 1000.0  # mM NaHCO3-equivalent (1 M)
     base_max_rate: float = 6.0  # mL/h
     max_co2_fraction: float = 0.10
-    feed_glucose: float = 150.0 / GLUCOSE_G_PER_MMOL  # mM (150 g/L concentrate)
-    feed_glutamine: float = 60.0  # mM
+    # A concentrated feed (glucose stocks of 250-450 g/L are common) keeps a 30e6 cells/mL culture
+    # from filling the vessel before harvest.
+    feed_glucose: float = 250.0 / GLUCOSE_G_PER_MMOL  # mM (250 g/L concentrate)
+    feed_glutamine: float = 100.0  # mM
     max_feed_rate: float = 12.0  # mL/h
 
 

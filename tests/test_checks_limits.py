@@ -29,14 +29,16 @@ def test_low_low_raises_critical_with_numbers():
 
 
 def test_hovering_value_does_not_flap():
-    # Noise around the low limit 1.0, inside the 0.2 deadband, after one crossing.
+    # Noise around the low limit 1.0, inside the 0.5 deadband, after one crossing.
     values = [1.5, 0.95, 1.05, 0.98, 1.1, 0.99, 1.15, 1.02]
     states = [bool(f) for f in run(LimitCheck(MonitorConfig.default()), values)]
     assert states == [False] + [True] * 7
 
 
 def test_clears_once_back_by_the_deadband():
-    states = [bool(f) for f in run(LimitCheck(MonitorConfig.default()), [0.9, 1.15, 1.25])]
+    deadband = MonitorConfig.default().limit("glucose").deadband
+    values = [0.9, 1.0 + deadband - 0.05, 1.0 + deadband + 0.05]
+    states = [bool(f) for f in run(LimitCheck(MonitorConfig.default()), values)]
     assert states == [True, True, False]
 
 

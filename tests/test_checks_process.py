@@ -7,7 +7,7 @@ from monitor.checks.base import History, reading_at
 from monitor.checks.contamination import ContaminationCheck
 from monitor.checks.feeding import MissedFeedCheck, OverfeedingCheck, StarvationCheck
 from monitor.checks.oxygen import OxygenBalanceCheck, OxygenTransferCheck
-from monitor.checks.ph import BasePumpCheck
+from monitor.checks.ph import BasePumpCheck, PhProbeCheck
 from monitor.checks.temperature import TemperatureControlCheck
 from monitor.config import MonitorConfig
 
@@ -74,6 +74,22 @@ def test_missed_feed_and_not_before_feeding_starts():
     assert run(MissedFeedCheck(CONFIG), [{"feed_rate": 0.0, "glucose": 3.0}])[0]
     early = [{"feed_rate": 0.0, "glucose": 3.0, "culture_h": 20.0}]
     assert not run(MissedFeedCheck(CONFIG), early)[0]
+    full = [{"feed_rate": 0.0, "glucose": 3.0, "volume": CONFIG.process.max_volume}]
+    assert not run(MissedFeedCheck(CONFIG), full)[0]  # a full vessel stops the feed on purpose
+
+
+def test_ph_probe_reading_high_sparges_co2_while_lactate_is_made():
+    # 14 h of acid production; from hour 8 the loop sparges more and more CO2.
+    rising = [
+        {"culture_h": 60.0 + i / 12, "lactate": 1.0 + 0.004 * i, "base_rate": 0.0,
+         "co2_flow": max(0.0, 0.01 * (i - 96))}
+        for i in range(168)
+    ]
+    result = run(PhProbeCheck(CONFIG), rising)
+    first = next(i for i, found in enumerate(result) if found)
+    assert 96 < first < 168 and "reading high" in result[first][0].explanation.causes[0]
+    consumed = [{**values, "lactate": 2.0 - 0.004 * i} for i, values in enumerate(rising)]
+    assert not any(run(PhProbeCheck(CONFIG), consumed))  # CO2 while lactate falls is normal
 
 
 def test_overfeeding_after_a_jump_in_feed_rate():

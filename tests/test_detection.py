@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.detection import evaluate, table
+from monitor.detection import Evaluation, evaluate, table
 from simulator.engine import BatchConfig, simulate
 from simulator.faults import Fault, FaultType
 
@@ -19,7 +19,7 @@ FAULTS = [
 
 
 @pytest.fixture(scope="module")
-def evaluation():
+def evaluation() -> Evaluation:
     configs = [
         BatchConfig(f"T-B{i}", f"R{i + 1:02d}", START + timedelta(hours=i), fault=fault)
         for i, fault in enumerate([None, None, *FAULTS])
@@ -29,7 +29,7 @@ def evaluation():
 
 
 @pytest.mark.slow
-def test_injected_faults_are_detected_after_onset(evaluation):
+def test_injected_faults_are_detected_after_onset(evaluation: Evaluation) -> None:
     for outcome in evaluation.monitor:
         if outcome.fault == "none":
             continue
@@ -38,20 +38,20 @@ def test_injected_faults_are_detected_after_onset(evaluation):
 
 
 @pytest.mark.slow
-def test_clean_batches_raise_no_alarm(evaluation):
+def test_clean_batches_raise_no_alarm(evaluation: Evaluation) -> None:
     clean = [o for o in evaluation.monitor if o.fault == "none"]
     assert len(clean) == 2
     assert all(o.alarms_h == () for o in clean)
 
 
 @pytest.mark.slow
-def test_tables_hold_sane_numbers(evaluation):
+def test_tables_hold_sane_numbers(evaluation: Evaluation) -> None:
     monitor = table(evaluation.monitor).set_index("fault")
     assert set(monitor.index) >= {f.kind.value for f in FAULTS}
     rows = monitor.drop(index="(fault-free operation)")
     assert rows["recall"].between(0, 1).all()
     assert (rows["median_delay_h"].dropna() >= 0).all()
-    free = monitor.loc["(fault-free operation)"]
+    free = monitor.to_dict("index")["(fault-free operation)"]
     assert free["reactor_days"] > 2 * 5 and not math.isnan(free["false_alarms_per_10_reactor_days"])
-    baseline = table(evaluation.baseline).set_index("fault")
-    assert baseline.loc["agitator_failure", "recall"] <= rows.loc["agitator_failure", "recall"]
+    baseline = table(evaluation.baseline).set_index("fault").to_dict("index")["agitator_failure"]
+    assert baseline["recall"] <= rows.to_dict("index")["agitator_failure"]["recall"]

@@ -239,7 +239,7 @@ class LatchCheck(Check[Latch]):
         return Latch()
 
 
-def reading_at(timestamp: object, **values: float) -> Reading:
+def reading_at(timestamp: object, **values: object) -> Reading:
     """A plausible mid-culture reading with ``values`` overriding it (for examples and tests).
 
     >>> from datetime import datetime, UTC
