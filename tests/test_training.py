@@ -71,14 +71,14 @@ def test_too_few_batches_is_refused() -> None:
 
 @pytest.mark.slow
 def test_importances_check_the_seed_finding_against_the_expert() -> None:
-    """VCD and glucose drive the feed; lactate matters; DO hardly does in this simulator.
+    """VCD and glucose drive the feed, and lactate matters more than variables the expert never reads.
 
     The seed's analysis named VCD, glucose, DO and lactate as the drivers. The
     simulator's expert (simulator.feeding.ExpertPolicy) feeds VCD x volume x
-    uptake plus a glucose correction, trimmed when lactate > 2.5 g/L or DO < 30 %.
-    Lactate passes 2.5 g/L in most batches, but the DO loop holds DO at 40 %, so the DO
-    trim almost never acts: on simulated data DO is *not* a leading driver.
-    Variables the expert never reads rank below lactate.
+    uptake plus a glucose correction, held back above 2 g/L lactate or below 30 % DO.
+    The DO loop holds DO at 40 % in healthy batches, so DO only matters where it
+    leaves that band (oxygen faults): its rank depends on how many such batches the
+    data hold (4th on the default 48-batch training set, lower on this small one).
     """
     frame = generate_frame(16, seed=11, fault_fraction=0.25)
     config = TrainingConfig(
@@ -87,7 +87,6 @@ def test_importances_check_the_seed_finding_against_the_expert() -> None:
     table = train(frame, config).importances["importance_mean"]
     assert set(table.index[:2]) == {"vcd", "glucose"}
     assert table["lactate"] > max(table[["temperature", "airflow", "ph", "viability"]])
-    assert table["do"] < 0.05 * table["glucose"]
 
 
 def test_cli_train_writes_model_metrics_and_importances(tmp_path: Path) -> None:
