@@ -121,11 +121,19 @@ class LimitCheck(LatchCheck):
         var = limit.variable
         name = explain.label(var)
         level = bound.level.replace("_", "-")
-        what = (
-            f"{name} {explain.quantity(var, value)} is "
-            f"{explain.quantity(var, abs(value - threshold))} {'below' if bound.direction == 'low' else 'above'} "
-            f"its {level} limit {explain.quantity(var, threshold)}"
-        )
+        side = "below" if bound.direction == "low" else "above"
+        past = value < threshold if bound.direction == "low" else value > threshold
+        if past:
+            what = (
+                f"{name} {explain.quantity(var, value)} is {explain.quantity(var, abs(value - threshold))} "
+                f"{side} its {level} limit {explain.quantity(var, threshold)}"
+            )
+        else:  # latched: back at the limit but not yet beyond the deadband
+            what = (
+                f"{name} went {side} its {level} limit {explain.quantity(var, threshold)} and has not "
+                f"recovered past the {explain.quantity(var, limit.deadband)} deadband (now "
+                f"{explain.quantity(var, value)})"
+            )
         if limit.relative_to is not None:
             what += f" (set point {explain.quantity(var, reference)})"
         causes, action = _ADVICE.get((var, bound.direction), ((), "Check the trend and the sensor."))

@@ -30,8 +30,8 @@ from monitor.checks.base import Explanation, Finding, History, Latch, LatchCheck
 BASE_SPAN = timedelta(hours=3)
 LACTATE_SPAN = timedelta(hours=6)
 #: Mean base flow (mL/h) that counts as "keeps flowing", and lactate fall (g/L) as "consumed".
-BASE_FLOWING = 0.2
-LACTATE_FALL = 0.3
+BASE_FLOWING = 0.4
+LACTATE_FALL = 0.5
 #: Span of the CO2 rise, and the rise (mL/min) that counts as the loop sparging more.
 CO2_SPAN = timedelta(hours=6)
 CO2_RISE = 0.3
