@@ -172,6 +172,12 @@ class MonitorConfig:
                 return limit
         raise KeyError(variable)
 
+    def default_setpoints(self) -> dict[str, float]:
+        """Set points assumed for readings that do not carry their own (e.g. a plant CSV)."""
+        return {
+            limit.variable: limit.default_setpoint for limit in self.limits if limit.default_setpoint is not None
+        }
+
     def enabled(self, check: str) -> bool:
         """Whether the check called ``check`` runs."""
         return check not in self.alarms.disabled

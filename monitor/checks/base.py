@@ -12,7 +12,7 @@ import bisect
 import itertools
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Generic, TypeVar
@@ -189,8 +189,9 @@ SETPOINTS: dict[str, str] = {
 }
 
 
-def deviation(reading: Reading, variable: str) -> float | None:
-    """``variable`` minus its set point when the reading carries one, else the value itself.
+def deviation(reading: Reading, variable: str, defaults: Mapping[str, float] | None = None) -> float | None:
+    """``variable`` minus its set point (the reading's, else ``defaults``), or the value itself
+    for a variable without a set point.
 
     >>> from datetime import datetime, UTC
     >>> r = reading_at(datetime(2026, 1, 1, tzinfo=UTC), temperature=33.4, temperature_setpoint=33.0)
@@ -201,6 +202,8 @@ def deviation(reading: Reading, variable: str) -> float | None:
     if value is None:
         return None
     setpoint = getattr(reading, SETPOINTS[variable]) if variable in SETPOINTS else None
+    if setpoint is None and variable in SETPOINTS and defaults is not None:
+        setpoint = defaults.get(variable)
     return float(value) if setpoint is None else float(value - setpoint)
 
 
