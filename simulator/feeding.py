@@ -124,8 +124,10 @@ class ExpertPolicy:
         demand = self.uptake_per_cell * obs.vcd * obs.volume  # g/h
         correction = self.gain * (self.target_glucose - obs.glucose) * obs.volume  # g/h
         rate = np.maximum(demand + correction, 0.0) / feed_glucose_g_per_ml  # mL/h
-        rate *= np.clip(1.0 - 0.2 * (obs.lactate - self.lactate_limit), 0.6, 1.0)
-        rate *= np.clip(obs.do / 30.0, 0.5, 1.0)
+        # Holding back only makes sense while glucose is plentiful; a short culture is fed regardless.
+        plentiful = obs.glucose > self.target_glucose - 1.0
+        rate *= np.where(plentiful, np.clip(1.0 - 0.2 * (obs.lactate - self.lactate_limit), 0.6, 1.0), 1.0)
+        rate *= np.where(plentiful, np.clip(obs.do / 30.0, 0.5, 1.0), 1.0)
         rate *= self._noise_factors(obs)
         rate[(obs.culture_h < self.start_h) & (obs.glucose > self.early_start_glucose)] = 0.0
         return np.clip(rate, 0.0, self.control.max_feed_rate)
