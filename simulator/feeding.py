@@ -125,9 +125,10 @@ class ExpertPolicy:
         correction = self.gain * (self.target_glucose - obs.glucose) * obs.volume  # g/h
         rate = np.maximum(demand + correction, 0.0) / feed_glucose_g_per_ml  # mL/h
         # Holding back only makes sense while glucose is plentiful; a short culture is fed regardless.
-        plentiful = obs.glucose > self.target_glucose - 1.0
-        rate *= np.where(plentiful, np.clip(1.0 - 0.2 * (obs.lactate - self.lactate_limit), 0.6, 1.0), 1.0)
-        rate *= np.where(plentiful, np.clip(obs.do / 30.0, 0.5, 1.0), 1.0)
+        # The weight fades in over 2 g/L so that noisy glucose readings do not toggle the feed.
+        plenty = np.clip((obs.glucose - (self.target_glucose - 3.0)) / 2.0, 0.0, 1.0)
+        hold = np.clip(1.0 - 0.2 * (obs.lactate - self.lactate_limit), 0.6, 1.0) * np.clip(obs.do / 30.0, 0.5, 1.0)
+        rate *= 1.0 - plenty * (1.0 - hold)
         rate *= self._noise_factors(obs)
         rate[(obs.culture_h < self.start_h) & (obs.glucose > self.early_start_glucose)] = 0.0
         return np.clip(rate, 0.0, self.control.max_feed_rate)
