@@ -92,6 +92,49 @@ def test_ph_probe_reading_high_sparges_co2_while_lactate_is_made():
     assert not any(run(PhProbeCheck(CONFIG), consumed))  # CO2 while lactate falls is normal
 
 
+def backing_off(hours: int, ph: float = 7.05, fall_from_h: float = 20.0, **values: float) -> list[dict[str, float]]:
+    """Hours of 5-min readings in which the loop cuts CO2 by 0.02 mL/min an hour from ``fall_from_h``."""
+    return [
+        {"ph": ph, "base_rate": 0.0, "lactate": 0.5, "airflow": 0.04,
+         "co2_flow": 3.3 - 0.02 * max(0.0, i / 12 - fall_from_h), **values}
+        for i in range(12 * hours)
+    ]
+
+
+def test_ph_probe_reading_low_makes_the_loop_back_off_co2():
+    series = backing_off(60)
+    result = run(PhProbeCheck(CONFIG), series)
+    first = next(i for i, found in enumerate(result) if found) / 12
+    # The cut exceeds 0.3 mL/min after 15 h of falling; 16 h in, all four 8-hourly means fall.
+    assert 36 <= first <= 40
+    explanation = result[12 * 50][0].explanation  # hourly means of hours 25 and 49
+    assert "reading low" in explanation.causes[0] and "from 3.19 to 2.71 mL/min over 24 h" in explanation.what
+    assert "no lactate was made" in explanation.what
+
+
+def test_ph_probe_back_off_quiet_when_the_culture_explains_it():
+    check = PhProbeCheck(CONFIG)
+    assert not any(run(check, backing_off(60, fall_from_h=1000)))  # steady CO2
+    assert not any(run(check, backing_off(60, ph=7.12)))  # loop saturated: the reading sits above its band
+    assert not any(run(check, backing_off(60, base_rate=0.8)))  # base flowing: the culture makes acid
+    assert not any(run(check, backing_off(60, culture_h=40.0)))  # the window reaches into the degassing day
+    made = [{**v, "lactate": 0.5 + 0.002 * i} for i, v in enumerate(backing_off(60))]
+    assert not any(run(check, made))  # lactate made: less CO2 is needed
+
+
+def test_ph_probe_reading_low_lets_co2_lag_behind_lactate_consumption():
+    # Lactate falls 0.05 g/L an hour (1.2 g/L a day): CO2 should rise >= 0.6 mL/min a day.
+    def consuming(co2_per_h: float) -> list[dict[str, float]]:
+        return [{**v, "lactate": 3.0 - 0.05 * i / 12, "co2_flow": 1.0 + co2_per_h * i / 12}
+                for i, v in enumerate(backing_off(60))]
+
+    result = run(PhProbeCheck(CONFIG), consuming(0.01))  # 0.24 mL/min a day
+    first = next(i for i, found in enumerate(result) if found) / 12
+    assert first == 36  # as soon as the gas flow of the day before is half known
+    assert "1.20 g/L of lactate was consumed" in result[-1][0].explanation.what
+    assert not any(run(PhProbeCheck(CONFIG), consuming(0.05)))  # 1.2 mL/min a day: the loop keeps up
+
+
 def test_overfeeding_after_a_jump_in_feed_rate():
     series = [{"feed_rate": 5.0}] * 30 + [{"feed_rate": 15.0}] * 3
     result = run(OverfeedingCheck(CONFIG), series)

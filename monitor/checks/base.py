@@ -225,6 +225,8 @@ class Check(ABC, Generic[S]):
         self.config = config
         #: How long deviation checks wait after a set-point change.
         self.settle = timedelta(minutes=config.alarms.settle_min)
+        #: Set points for readings that carry none (e.g. a plant CSV), built once.
+        self.default_setpoints = config.default_setpoints()
 
     @abstractmethod
     def new_state(self) -> S:

@@ -53,7 +53,7 @@ class CusumCheck(Check[CusumState]):
         settings = self.config.cusum
         findings = []
         for var in settings.variables:
-            dev = deviation(reading, var, self.config.default_setpoints())
+            dev = deviation(reading, var, self.default_setpoints)
             noise = self.config.statistics.noise.get(var, 0.0)
             if dev is None or noise <= 0:
                 continue

@@ -7,6 +7,9 @@ consumed has nothing to neutralise: the probe is probably reading low and the
 controller is chasing it. And CO2 sparged more and more while lactate is still
 being made means the loop lowers a pH the culture is already acidifying: the
 probe is probably reading high (domain notes: base use no longer matches lactate).
+A probe that reads low while the loop sparges CO2 shows as too little CO2: the
+culture consumes lactate (which alkalinises) or makes no acid, yet over a day the
+loop raises CO2 too little or even cuts it, with the reading at the top of its band.
 
 >>> from datetime import datetime, timedelta, UTC
 >>> from monitor.checks.base import History, reading_at
@@ -20,11 +23,14 @@ pH 6.88 is 0.12 below its set point 7.00 with no base added (0.00 mL/h)
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bioreactor.contract import Reading, Severity
 from monitor import explain
-from monitor.checks.base import Explanation, Finding, History, Latch, LatchCheck
+from monitor.checks.base import Check, Explanation, Finding, History, Latch, LatchCheck
+from monitor.checks.hourly import HourlyMeans
 
 #: Spans over which base use and lactate consumption are judged.
 BASE_SPAN = timedelta(hours=3)
@@ -40,7 +46,26 @@ PRODUCTION_SPAN = timedelta(hours=12)
 LACTATE_RISE = 0.2
 #: Before this culture age the loop strips the CO2 of the fresh medium: sparging is normal.
 DEGASSING_H = 24.0
-
+#: Hours over which the CO2 side of the loop is judged against lactate: a day, because the
+#: simulator's slowest probe drift, 0.04 pH/day, moves the loop that slowly (the domain notes
+#: give ~0.1 pH/week for a glass electrode, slower still).
+BALANCE_H = 24
+#: With no lactate made, a steady cut of this much CO2 (mL/min, hourly means) is a back-off.
+CO2_CUT = 0.3
+#: Lactate consumption (g/L) alkalinises: consuming more than ``CONSUMED`` g/L should raise CO2
+#: by at least ``CO2_PER_LACTATE`` mL/min per g/L. Clean simulated batches (seeds 7 and 11) never
+#: fell below 0.85 while the loop was already sparging.
+CONSUMED = 0.3
+CO2_PER_LACTATE = 0.5
+#: The reading's mean may sit this far above set point while the loop regulates: the CO2 side
+#: of its ±0.05 deadband plus noise. Higher means the loop is saturated, not backing off.
+BAND_TOP = 0.07
+#: "No base" (mL/h), "no lactate made" (g/L over ``BALANCE_H``), "steady gas" (fractional fall),
+#: "already sparging" (mL/min a day ago).
+BASE_OFF = 0.05
+LACTATE_MADE = 0.05
+AIRFLOW_FALL = 0.05
+SPARGING = 0.05
 
 class BasePumpCheck(LatchCheck):
     """Critical when pH is well below set point and no base is being added."""
@@ -76,15 +101,34 @@ class BasePumpCheck(LatchCheck):
         )]
 
 
-class PhProbeCheck(LatchCheck):
+@dataclass(slots=True)
+class PhProbeState:
+    """The hysteresis latch and two days of hourly means for the CO2 balance."""
+
+    latch: Latch = field(default_factory=Latch)
+    hours: HourlyMeans = field(
+        default_factory=lambda: HourlyMeans(("co2_flow", "ph", "base_rate", "lactate", "airflow"), 2 * BALANCE_H)
+    )
+
+
+class PhProbeCheck(Check[PhProbeState]):
     """Warn when the pH loop's action contradicts the culture's acid: the pH probe may drift."""
 
     name = "ph_probe"
 
-    def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
+    def new_state(self) -> PhProbeState:
+        return PhProbeState()
+
+    def evaluate(self, reading: Reading, history: History, state: PhProbeState) -> list[Finding]:
+        state.hours.add(reading)
         if history.before(BASE_SPAN) is None:
             return []
-        finding = self._reads_low(reading, history, state) or self._reads_high(reading, history, state)
+        latch = state.latch
+        finding = (
+            self._reads_low(reading, history, latch)
+            or self._co2_short(reading, state.hours, latch)
+            or self._reads_high(reading, history, latch)
+        )
         return [finding] if finding else []
 
     def _reads_low(self, reading: Reading, history: History, state: Latch) -> Finding | None:
@@ -108,6 +152,34 @@ class PhProbeCheck(LatchCheck):
         return self._finding(reading, what, (
             "pH probe reading low (drift): the controller adds base the culture does not need",
             "base pump delivering without control",
+        ))
+
+    def _co2_short(self, reading: Reading, hours: HourlyMeans, state: Latch) -> Finding | None:
+        window = _CO2Window.of(hours)
+        setpoint = reading.ph_setpoint if reading.ph_setpoint is not None else 7.0
+        degassing = reading.culture_h < DEGASSING_H + BALANCE_H  # the window must start after it
+        if window is None or degassing or window.ph >= setpoint + BAND_TOP or not window.quiet:
+            state.on.discard("co2")
+            return None
+        consumed, rise = window.lactate_consumed, window.co2[0] - window.co2[-1]
+        falling = all(later < earlier for later, earlier in itertools.pairwise(window.co2))
+        backs_off = consumed > -LACTATE_MADE and falling and -rise > CO2_CUT
+        lags = consumed > CONSUMED and window.co2[-1] > SPARGING and rise < CO2_PER_LACTATE * consumed
+        stays = -rise > CO2_CUT / 3 or (consumed > CONSUMED / 2 and rise < 1.5 * CO2_PER_LACTATE * consumed)
+        if not state.update("co2", enter=backs_off or lags, stay=stays):
+            return None
+        lactate = (
+            f"{consumed:.2f} g/L of lactate was consumed" if consumed > LACTATE_MADE else "no lactate was made"
+        )
+        what = (
+            f"the pH loop took CO2 sparging from {window.co2[-1]:.2f} to {window.co2[0]:.2f} mL/min over "
+            f"{BALANCE_H} h while {lactate} with no base added, steady gas flow and pH reading "
+            f"{window.ph:.2f} at the top of its band: too little CO2 for what the culture does"
+        )
+        return self._finding(reading, what, (
+            "pH probe reading low (drift): the loop lets the true pH rise",
+            "CO2 mass-flow controller or supply fault",
+            "another acid source, e.g. bacterial contamination",
         ))
 
     def _reads_high(self, reading: Reading, history: History, state: Latch) -> Finding | None:
@@ -144,6 +216,33 @@ class PhProbeCheck(LatchCheck):
             variable="ph",
             value=reading.ph,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _CO2Window:
+    """The CO2 side of the pH loop over the last ``BALANCE_H``, from hourly means."""
+
+    co2: tuple[float, ...]  # now, 8, 16 and 24 h ago
+    ph: float
+    lactate_consumed: float
+    quiet: bool  # no base and steady gas: nothing else moves the loop
+
+    @classmethod
+    def of(cls, hours: HourlyMeans) -> _CO2Window | None:
+        co2 = [hours.mean("co2_flow", ago) for ago in range(0, BALANCE_H + 1, BALANCE_H // 3)]
+        ph = hours.span_mean("ph", 0, BALANCE_H - 1)
+        base = hours.span_mean("base_rate", 0, BALANCE_H - 1)
+        lactate_now, lactate_then = hours.mean("lactate", 0), hours.mean("lactate", BALANCE_H)
+        air_now = hours.span_mean("airflow", 0, BALANCE_H - 1)
+        air_then = hours.span_mean("airflow", BALANCE_H, 2 * BALANCE_H - 1)
+        known = tuple(c for c in co2 if c is not None)
+        if (
+            len(known) < len(co2) or ph is None or base is None or lactate_now is None
+            or lactate_then is None or not air_now or not air_then
+        ):
+            return None
+        steady = air_now / air_then > 1 - AIRFLOW_FALL
+        return cls(known, ph, lactate_then - lactate_now, base < BASE_OFF and steady)
 
 
 def _hours(span: timedelta) -> int:

@@ -68,7 +68,7 @@ class ZScoreCheck(Check[RollingState]):
         settings = self.config.statistics
         findings = []
         for var in settings.zscore_variables:
-            value = deviation(reading, var, self.config.default_setpoints())
+            value = deviation(reading, var, self.default_setpoints)
             if value is None:
                 continue
             window: Any = state.windows.get(var)
