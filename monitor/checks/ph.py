@@ -179,7 +179,7 @@ class PhProbeCheck(Check[PhProbeState]):
         return self._finding(reading, what, (
             "pH probe reading low (drift): the loop lets the true pH rise",
             "CO2 mass-flow controller or supply fault",
-            "another acid source, e.g. bacterial contamination",
+            "the culture's acid balance changed for another reason (feed, aeration, contamination)",
         ))
 
     def _reads_high(self, reading: Reading, history: History, state: Latch) -> Finding | None:
