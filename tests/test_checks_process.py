@@ -108,7 +108,7 @@ def test_ph_probe_reading_low_makes_the_loop_back_off_co2():
     # The cut exceeds 0.3 mL/min after 15 h of falling; 16 h in, all four 8-hourly means fall.
     assert 36 <= first <= 40
     explanation = result[12 * 50][0].explanation  # hourly means of hours 25 and 49
-    assert "reading low" in explanation.causes[0] and "from 3.19 to 2.71 mL/min over 24 h" in explanation.what
+    assert "reading low" in explanation.causes[0] and "from 3.19 to 2.71 mL/min in 24 h" in explanation.what
     assert "no lactate was made" in explanation.what
 
 

@@ -172,9 +172,9 @@ class PhProbeCheck(Check[PhProbeState]):
             f"{consumed:.2f} g/L of lactate was consumed" if consumed > LACTATE_MADE else "no lactate was made"
         )
         what = (
-            f"the pH loop took CO2 sparging from {window.co2[-1]:.2f} to {window.co2[0]:.2f} mL/min over "
-            f"{BALANCE_H} h while {lactate} with no base added, steady gas flow and pH reading "
-            f"{window.ph:.2f} at the top of its band: too little CO2 for what the culture does"
+            f"CO2 sparging went from {window.co2[-1]:.2f} to {window.co2[0]:.2f} mL/min in {BALANCE_H} h "
+            f"although {lactate} (pH reads {window.ph:.2f}, the top of its band; no base; gas flow steady): "
+            "too little CO2 for what the culture does"
         )
         return self._finding(reading, what, (
             "pH probe reading low (drift): the loop lets the true pH rise",
