@@ -40,6 +40,7 @@ from typing import Generic, TypeVar
 from bioreactor.contract import (
     ActiveAlarms,
     AlarmEvent,
+    AlarmState,
     ContractError,
     Reading,
     Recommendation,
@@ -48,6 +49,7 @@ from bioreactor.contract import (
     decode,
 )
 from bioreactor.contract import topics as t
+from bioreactor.recent import RecentKeys
 
 T = TypeVar("T")
 
@@ -183,6 +185,7 @@ class FleetState:
         self._malformed = 0
         self._last_problem: str | None = None
         self._duplicates = 0
+        self._seen_events: RecentKeys[tuple[str, AlarmState]] = RecentKeys()
         self._leaves: dict[str, Callable[[str, bytes], None]] = {
             t.READING: self._on_reading,
             t.STATUS: self._on_status,
@@ -224,8 +227,11 @@ class FleetState:
             return True
 
     def add_event(self, event: AlarmEvent) -> None:
-        """Record an alarm event in the recent list and, for the current batch, on its reactor's time axis."""
+        """Record an alarm event (once) in the recent list and, for the current batch, on its reactor's time axis."""
         with self._lock:
+            if not self._seen_events.first_time(event.key):
+                self._duplicates += 1
+                return
             self._events.append(event)
             reactor = self._reactor(event.reactor_id)
             if event.batch_id == reactor.batch_id:
@@ -263,7 +269,8 @@ class FleetState:
 
     @property
     def duplicates(self) -> int:
-        """Readings ignored because their reactor already had a later one of the same batch."""
+        """Repeated messages ignored: a reading older than its reactor's latest of the same batch,
+        or an alarm event already received (QoS 1 redelivery)."""
         with self._lock:
             return self._duplicates
 

@@ -15,7 +15,7 @@ glucose noise (±0.2-0.3 g/L, domain notes) makes single estimates poor.
 >>> policy = GlucoseSetpointPolicy(target_glucose=4.0, start_h=0.0)
 >>> rate = policy(Observation.from_values(culture_h=100.0, vcd=10.0, glucose=3.0, volume=2.2))
 >>> round(float(rate[0]), 2)
-3.59
+2.14
 """
 
 from __future__ import annotations

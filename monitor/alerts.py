@@ -26,9 +26,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from bioreactor.contract import AlarmEvent, ContractError, Severity, decode, encode
+from bioreactor.contract import AlarmEvent, AlarmState, ContractError, Severity, decode, encode
 from bioreactor.contract import topics as t
 from bioreactor.mqtt import BrokerAddress, connect, disconnect, make_client
+from bioreactor.recent import RecentKeys
 from monitor.inbox import Inbox
 from monitor.shutdown import run_until_signalled
 
@@ -181,7 +182,10 @@ class AlertTail:
         self._client.on_subscribe = lambda *args: self._subscribed.set()
         self._inbox: Inbox[mqtt.MQTTMessage] = Inbox(1000)
         self._worker = threading.Thread(target=self._work, name="alerts-worker", daemon=True)
+        self._seen: RecentKeys[tuple[str, AlarmState]] = RecentKeys()
         self.delivered = 0
+        #: Events received again (QoS 1 redelivery) and not handed to the sinks twice.
+        self.repeats = 0
 
     def start(self, timeout: float = 10.0) -> None:
         """Connect and return once the broker confirmed the subscriptions."""
@@ -220,6 +224,9 @@ class AlertTail:
             log.warning("ignoring a malformed alarm event on %s: %s", message.topic, err)
             return
         if not self.filter.accepts(event):
+            return
+        if not self._seen.first_time(event.key):
+            self.repeats += 1
             return
         for sink in self.sinks:
             try:

@@ -1,5 +1,6 @@
 """The dashboard's fleet state, fed with contract messages exactly as the MQTT bridge feeds it."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -99,6 +100,15 @@ def test_events_and_recommendations_are_placed_on_the_culture_time_axis():
     assert rec.culture_h == pytest.approx(last.culture_h + 1)
     assert view_of(state, "R1").recommendation == rec.payload
     assert [e.check for e in state.recent_events()] == ["rate", "limit_low_low"]  # newest first
+
+
+def test_a_redelivered_alarm_event_is_recorded_once():
+    state = FleetState()
+    raised = alarm("R1")
+    acknowledged = replace(raised, state=AlarmState.ACKNOWLEDGED, user="ana")
+    for event in (raised, raised, acknowledged, raised):
+        state.add_event(event)
+    assert state.recent_events() == [acknowledged, raised] and state.duplicates == 2
 
 
 def test_recent_events_are_bounded():

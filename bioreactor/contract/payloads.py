@@ -115,6 +115,15 @@ class AlarmEvent:
     comment: str | None = None
     schema: int = SCHEMA_VERSION
 
+    @property
+    def key(self) -> tuple[str, AlarmState]:
+        """The event's identity: an alarm is raised, acknowledged and cleared at most once each.
+
+        QoS 1 can deliver an event twice (the monitor stopped between publishing it and
+        recording that it did); subscribers drop repeats by this key.
+        """
+        return (self.alarm_id, self.state)
+
 
 @dataclass(frozen=True, slots=True)
 class ActiveAlarms:
