@@ -205,9 +205,28 @@ class AlarmBook:
         )
 
 
+#: How the statistical checks' conditions end, for their cleared messages.
+_CONDITION_ENDED: dict[str, str] = {
+    "zscore": "{name} no longer stands out from its recent mean",
+    "rate": "{name} no longer changes faster than plausible",
+    "cusum": "{name} no longer drifts from its set point",
+    "flatline": "{name} shows its usual noise again",
+}
+
+
 def _recovery(finding: Finding, reading: Reading) -> str:
-    """What returned to normal, in words."""
+    """What returned to normal, in words.
+
+    Only a limit alarm clears because the value is back; a statistical or diagnostic
+    alarm clears when its condition ends (a z-score's mean catches up with a new level),
+    so its message says that and gives the value without calling it normal.
+    """
+    words = finding.check.replace("_", " ")
     value = getattr(reading, finding.variable, None) if finding.variable else None
     if finding.variable is None or value is None:
-        return f"{finding.check.replace('_', ' ')} condition no longer present"
-    return f"{explain.label(finding.variable)} back to {explain.quantity(finding.variable, value)}"
+        return f"{words} condition no longer present"
+    name, now = explain.label(finding.variable), explain.quantity(finding.variable, value)
+    if finding.check.startswith("limit"):
+        return f"{name} back to {now}"
+    template = _CONDITION_ENDED.get(finding.check, words + " condition no longer present")
+    return f"{template.format(name=name)} ({name} now {now})"

@@ -1,5 +1,6 @@
 """Alarm lifecycle: on/off delays, duplicate suppression, acknowledgement, clearing."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,6 +32,19 @@ def test_raised_once_then_suppressed_then_cleared():
     assert "glucose 0.80 g/L low for 10 min" in raised.message
     assert "glucose back to 1.60 g/L" in cleared.message
     assert cleared.last_seen == T0 + timedelta(minutes=45)
+
+
+def test_a_statistical_alarm_clears_without_calling_the_value_normal():
+    book = AlarmBook("R01", Delays(on=timedelta(minutes=10), off=timedelta(minutes=10)))
+    jump = replace(LOW, check="zscore")
+    events = []
+    for i in range(8):
+        r = reading_at(T0 + timedelta(minutes=5 * i), glucose=0.8)
+        events += book.observe(r, [jump] if i < 4 else [])
+    cleared = events[-1]
+    assert cleared.state is AlarmState.CLEARED
+    assert "glucose no longer stands out from its recent mean (glucose now 0.80 g/L)" in cleared.message
+    assert "back to" not in cleared.message
 
 
 def test_short_blips_never_raise_and_brief_returns_never_clear():

@@ -38,8 +38,11 @@ def test_hovering_value_does_not_flap():
 def test_clears_once_back_by_the_deadband():
     deadband = MonitorConfig.default().limit("glucose").deadband
     values = [0.9, 1.0 + deadband - 0.05, 1.0 + deadband + 0.05]
-    states = [bool(f) for f in run(LimitCheck(MonitorConfig.default()), values)]
-    assert states == [True, True, False]
+    result = run(LimitCheck(MonitorConfig.default()), values)
+    assert [bool(f) for f in result] == [True, True, False]
+    latched = result[1][0].explanation.what
+    assert latched == "glucose went below its low limit 1.00 g/L and is not yet back above 1.50 g/L " \
+        "(the limit with its 0.50 g/L deadband; now 1.45 g/L)"
 
 
 def test_temperature_limit_follows_the_setpoint_and_waits_for_the_shift_to_settle():

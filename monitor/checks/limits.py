@@ -129,10 +129,12 @@ class LimitCheck(LatchCheck):
                 f"{side} its {level} limit {explain.quantity(var, threshold)}"
             )
         else:  # latched: back at the limit but not yet beyond the deadband
+            clear_at = threshold + (limit.deadband if bound.direction == "low" else -limit.deadband)
+            back = "above" if bound.direction == "low" else "below"
             what = (
-                f"{name} went {side} its {level} limit {explain.quantity(var, threshold)} and has not "
-                f"recovered past the {explain.quantity(var, limit.deadband)} deadband (now "
-                f"{explain.quantity(var, value)})"
+                f"{name} went {side} its {level} limit {explain.quantity(var, threshold)} and is not yet "
+                f"back {back} {explain.quantity(var, clear_at)} (the limit with its "
+                f"{explain.quantity(var, limit.deadband)} deadband; now {explain.quantity(var, value)})"
             )
         if limit.relative_to is not None:
             what += f" (set point {explain.quantity(var, reference)})"

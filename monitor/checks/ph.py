@@ -67,6 +67,7 @@ LACTATE_MADE = 0.05
 AIRFLOW_FALL = 0.05
 SPARGING = 0.05
 
+
 class BasePumpCheck(LatchCheck):
     """Critical when pH is well below set point and no base is being added."""
 
