@@ -180,10 +180,10 @@ class OxygenTransferCheck(LatchCheck):
                             stay=saturated and deficit > p.do_deficit / 2):
             return []
         drop = history.change("do", timedelta(hours=1))
-        trend = f", {abs(drop):.1f} % lower than an hour ago" if drop and drop < 0 else ""
+        trend = f", {explain.quantity('do', abs(drop))} lower than an hour ago" if drop and drop < 0 else ""
         what = (
-            f"DO {explain.quantity('do', reading.do)} is {deficit:.1f} % below its set point "
-            f"{setpoint:g} %{trend} while agitation is at its maximum "
+            f"DO {explain.quantity('do', reading.do)} is {explain.quantity('do', deficit)} below its set point "
+            f"{explain.quantity('do', setpoint)}{trend} while agitation is at its maximum "
             f"{explain.quantity('agitation', reading.agitation)} and airflow at "
             f"{explain.quantity('airflow', reading.airflow)}"
         )
