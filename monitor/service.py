@@ -226,6 +226,8 @@ class MonitorService:
         self._client.on_publish = lambda client, data, mid, reason, props: self._acked.append(mid)
         self._worker = threading.Thread(target=self._work, name="monitor-worker", daemon=True)
         self._stopped = threading.Event()
+        #: Set on every (re)connection: restate each reactor's retained active alarms.
+        self._restate = threading.Event()
         self.failure: BaseException | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -285,6 +287,7 @@ class MonitorService:
         # Subscriptions live in the persistent session, but a broker that lost it needs them again.
         client.subscribe([(t.READINGS_WILDCARD, 1), (t.ACKS_WILDCARD, 1), (STATUS_WILDCARD, 1)])
         client.publish(t.MONITOR_STATUS, self._status(StatusState.ONLINE), qos=1, retain=True)
+        self._restate.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         # Not queued only while shutting down; unacknowledged, the broker delivers it again later.
@@ -468,10 +471,16 @@ class MonitorService:
     def _finish(self, unit: _Unit) -> None:
         """Store the unit, publish its outbox, then acknowledge its messages."""
         changes = unit.changes
+        changes.published = self._confirmed()
+        if self._restate.is_set() and not self._unconfirmed:
+            # Everything published before the (re)connection is acknowledged, so these go last
+            # and the broker keeps them: paho can let a message published just after a reconnection
+            # overtake the ones it resends, which would leave an older retained list in place.
+            self._restate.clear()
+            unit.touched.update(self.engine.reactors())
         for reactor_id in sorted(unit.touched):
             active = self.engine.active_alarms(reactor_id)
             changes.outbox.append(Outgoing(t.active_alarms_topic(reactor_id), encode(active), retain=True))
-        changes.published = self._confirmed()
         if unit.touched or changes.readings or changes.recommendations:
             changes.snapshot = Snapshot(self.engine.save_state(), json.dumps(self._recommended).encode())
         if changes:

@@ -3,12 +3,15 @@
 Each reactor has its own MQTT connection, as each real reactor's gateway would:
 its retained ``status`` says ``online`` while it runs, ``end_of_stream`` when the
 batch is harvested, and the broker publishes ``offline`` (its last will) if the
-process dies. Readings go out at QoS 1.
+process dies. Readings go out at QoS 1 through an
+:class:`~bioreactor.publisher.OrderedPublisher`: in order across a broker restart,
+and never more than a bounded number awaiting the broker.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,13 +19,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import paho.mqtt.client as mqtt
 
 from bioreactor.contract import Reading, Status, StatusState, encode
 from bioreactor.contract.topics import reading_topic, status_topic
 from bioreactor.mqtt import BrokerAddress, connect, disconnect, make_client
+from bioreactor.publisher import OrderedPublisher
 from simulator.engine import BatchConfig, Record, Simulation
 from simulator.faults import Fault
+
+#: Seconds to wait at the end for the broker to acknowledge what is in flight.
+_DRAIN_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -100,11 +106,11 @@ def publish_fleet(
 ) -> int:
     """Run the fleet to harvest (or Ctrl-C) and publish every reading; returns how many were published."""
     sim = Simulation(plan.configs(start or datetime.now(UTC)), seed=plan.seed, sample_minutes=plan.sample_minutes)
-    clients = {c.reactor_id: _connect_reactor(c, address) for c in sim.configs}
+    publishers = {c.reactor_id: _connect_reactor(c, address) for c in sim.configs}
     samples = round(plan.days * 24 * 60 / plan.sample_minutes)
     pacer = Pacer(speed)
     published = 0
-    pending: list[mqtt.MQTTMessageInfo] = []
+    never = threading.Event()  # publishing waits for the broker; Ctrl-C interrupts the wait
     try:
         record = sim.initial_record()
         for step in range(samples + 1):
@@ -113,49 +119,40 @@ def publish_fleet(
             readings = record_to_readings(sim, record)
             pacer.wait_until(readings[0].culture_h)
             for reading in readings:
-                pending.append(
-                    clients[reading.reactor_id].publish(reading_topic(reading.reactor_id), encode(reading), qos=1)
-                )
+                publishers[reading.reactor_id].publish(reading_topic(reading.reactor_id), encode(reading), never)
             published += len(readings)
             if on_sample is not None:
                 on_sample(readings)
-            pending = _wait_if_many(pending)
-        _finish(clients, sim.configs, pending, f"harvested after {plan.days:g} days, {published} readings")
+        _finish(publishers, sim.configs, f"harvested after {plan.days:g} days, {published} readings")
     except KeyboardInterrupt:
         print("interrupted: stopping the fleet", file=sys.stderr)
-        _finish(clients, sim.configs, pending, "stopped by the operator")
+        _finish(publishers, sim.configs, "stopped by the operator")
     return published
 
 
-def _connect_reactor(config: BatchConfig, address: BrokerAddress) -> mqtt.Client:
+def _connect_reactor(config: BatchConfig, address: BrokerAddress) -> OrderedPublisher:
+    topic = status_topic(config.reactor_id)
     offline = Status(config.reactor_id, StatusState.OFFLINE, datetime.now(UTC), config.batch_id, "publisher lost")
-    client = make_client(
-        f"sim-{config.batch_id}", persistent=False, will=(status_topic(config.reactor_id), encode(offline))
-    )
-    connect(client, address)
-    online = Status(
-        config.reactor_id, StatusState.ONLINE, datetime.now(UTC), config.batch_id, "simulated batch running"
-    )
-    client.publish(status_topic(config.reactor_id), encode(online), qos=1, retain=True)
-    return client
+    publisher = OrderedPublisher(make_client(f"sim-{config.batch_id}", persistent=False, will=(topic, encode(offline))))
+
+    def announce() -> None:
+        online = Status(
+            config.reactor_id, StatusState.ONLINE, datetime.now(UTC), config.batch_id, "simulated batch running"
+        )
+        publisher.publish(topic, encode(online), None, retain=True)
+
+    connect(publisher.client, address)
+    announce()
+    publisher.announce = announce  # restated after a reconnection: the broker may have lost it
+    return publisher
 
 
-def _wait_if_many(pending: list[mqtt.MQTTMessageInfo], limit: int = 500) -> list[mqtt.MQTTMessageInfo]:
-    """Bound what is in flight so an as-fast-as-possible run cannot outrun the broker."""
-    if len(pending) < limit:
-        return pending
-    for info in pending:
-        info.wait_for_publish(timeout=30)
-    return []
-
-
-def _finish(
-    clients: dict[str, mqtt.Client], configs: Sequence[BatchConfig], pending: list[mqtt.MQTTMessageInfo], detail: str
-) -> None:
-    for info in pending:
-        info.wait_for_publish(timeout=30)
+def _finish(publishers: dict[str, OrderedPublisher], configs: Sequence[BatchConfig], detail: str) -> None:
     for config in configs:
-        client = clients[config.reactor_id]
+        publisher = publishers[config.reactor_id]
+        publisher.announce = None
         done = Status(config.reactor_id, StatusState.END_OF_STREAM, datetime.now(UTC), config.batch_id, detail)
-        client.publish(status_topic(config.reactor_id), encode(done), qos=1, retain=True).wait_for_publish(timeout=30)
-        disconnect(client)
+        publisher.window.drain(_DRAIN_TIMEOUT_S)  # every reading before the end marker
+        publisher.publish(status_topic(config.reactor_id), encode(done), None, retain=True)
+        publisher.window.drain(_DRAIN_TIMEOUT_S)
+        disconnect(publisher.client)

@@ -7,8 +7,9 @@ the spacing of their timestamps divided by ``speed`` (or none at all). Rows
 that cannot be read are reported, published to the dead-letter topic and
 skipped; at the end every reactor's status says ``end_of_stream``.
 
-The number of readings awaiting the broker's acknowledgement is bounded, so a
-replay as fast as possible never outruns the broker or loses a message.
+Publishing goes through :class:`~bioreactor.publisher.OrderedPublisher`: bounded,
+so a replay as fast as possible never outruns the broker, and in order across a
+broker restart.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +28,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-import paho.mqtt.client as mqtt
 from tqdm import tqdm
 
 from bioreactor.columns import ColumnMap
@@ -35,6 +35,7 @@ from bioreactor.contract import DeadLetter, Reading, Status, StatusState, encode
 from bioreactor.contract.topics import DEAD_LETTER, reading_topic, status_topic
 from bioreactor.csvio import CsvReadings, Row, RowError
 from bioreactor.mqtt import DEFAULT_BROKER, BrokerAddress, connect, disconnect, make_client
+from bioreactor.publisher import OrderedPublisher
 
 __all__ = ["DEFAULT_SPEED", "SOURCE", "ReplaySummary", "replay", "replay_file"]
 
@@ -46,69 +47,6 @@ SOURCE = "replay"
 # (shorter after Ctrl-C: the user wants out).
 _DRAIN_TIMEOUT_S = 30.0
 _INTERRUPTED_DRAIN_TIMEOUT_S = 5.0
-
-
-class _AckWindow:
-    """Counts QoS 1 messages not yet acknowledged and holds the sender back at ``limit``."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._pending = 0
-        self._changed = threading.Condition()
-
-    @property
-    def pending(self) -> int:
-        return self._pending
-
-    def acquire(self, stop: threading.Event | None) -> bool:
-        """Take a slot, waiting while the window is full unless ``stop`` is ``None``.
-
-        Returns ``False`` if ``stop`` is set while waiting.
-        """
-        with self._changed:
-            while stop is not None and self._pending >= self._limit:
-                if stop.is_set():
-                    return False
-                self._changed.wait(0.1)
-            self._pending += 1
-            return True
-
-    def release(self) -> None:
-        with self._changed:
-            self._pending -= 1
-            self._changed.notify_all()
-
-    def drain(self, timeout: float) -> bool:
-        """Wait until every message is acknowledged; ``False`` on timeout."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._pending == 0, timeout)
-
-
-class _Publisher:
-    """One MQTT client whose QoS 1 publishes pass through an :class:`_AckWindow`."""
-
-    def __init__(self, client: mqtt.Client, window: int) -> None:
-        self.client = client
-        self.window = _AckWindow(window)
-        #: Called again after each reconnection (to restate an ``online`` status).
-        self.announce: Callable[[], None] | None = None
-        client.on_publish = self._on_publish
-        client.on_connect = self._on_connect
-
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
-        if self.announce is not None and not getattr(reason, "is_failure", False):
-            self.announce()
-
-    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object) -> None:
-        self.window.release()
-
-    def publish(self, topic: str, payload: bytes, stop: threading.Event | None, *, retain: bool = False) -> bool:
-        """Publish at QoS 1; ``False`` if ``stop`` was set while the window was full."""
-        if not self.window.acquire(stop):
-            return False
-        # While disconnected paho keeps QoS 1 messages and resends them on reconnect.
-        self.client.publish(topic, payload, qos=1, retain=retain)
-        return True
 
 
 @contextmanager
@@ -142,7 +80,7 @@ def _status(state: StatusState, batch_id: str | None, detail: str) -> bytes:
 class _Reactor:
     """Counts and the last batch of one replayed reactor."""
 
-    publisher: _Publisher
+    publisher: OrderedPublisher
     batch_id: str
     total: int
     skipped: int
@@ -179,9 +117,11 @@ class ReplaySummary:
         return text
 
 
-def _connect(address: BrokerAddress, client_id: str, *, will: tuple[str, bytes] | None, window: int) -> _Publisher:
+def _connect(
+    address: BrokerAddress, client_id: str, *, will: tuple[str, bytes] | None, window: int
+) -> OrderedPublisher:
     client = make_client(client_id, persistent=False, will=will)
-    publisher = _Publisher(client, window)
+    publisher = OrderedPublisher(client, window)
     connect(client, address)
     return publisher
 
@@ -270,7 +210,9 @@ def _dead_letter(label: str, error: RowError) -> bytes:
     return encode(letter)
 
 
-def _start_reactor(address: BrokerAddress, first: Reading, client_suffix: str, window: int, label: str) -> _Publisher:
+def _start_reactor(
+    address: BrokerAddress, first: Reading, client_suffix: str, window: int, label: str
+) -> OrderedPublisher:
     """Connect a reactor's client, with its last will, and announce it ``online``."""
     topic = status_topic(first.reactor_id)
     will = (topic, _status(StatusState.OFFLINE, first.batch_id, "replay lost its connection"))
@@ -313,7 +255,7 @@ def _stream(
             bar.update()
 
 
-def _finish(reactors: dict[str, _Reactor], control: _Publisher, interrupted: bool) -> int:
+def _finish(reactors: dict[str, _Reactor], control: OrderedPublisher, interrupted: bool) -> int:
     """Publish each reactor's final status, wait for acknowledgements, disconnect.
 
     Returns how many messages the broker did not acknowledge in time.

@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 
 from bioreactor.contract import Reading, encode, topics
 from bioreactor.mqtt import BrokerAddress, connect, disconnect, make_client
+from bioreactor.publisher import OrderedPublisher
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 SAMPLE = timedelta(minutes=5)
@@ -102,29 +103,26 @@ class Collector:
 
 
 class Publisher:
-    """A QoS 1 publisher that waits until the broker has every message."""
+    """A QoS 1 publisher, the project's ordered one, that waits until the broker has every message."""
 
     def __init__(self, address: BrokerAddress) -> None:
-        self._client = make_client(f"publisher-{uuid.uuid4().hex[:8]}", persistent=False)
-        # MQTTMessageInfo.is_published() raises for messages queued while offline: count PUBACKs.
-        self._client.on_publish = lambda client, data, mid, reason, props: self._acked.add(mid)
-        self._acked: set[int] = set()
-        self._sent: list[int] = []
-        connect(self._client, address)
+        self._publisher = OrderedPublisher(make_client(f"publisher-{uuid.uuid4().hex[:8]}", persistent=False))
+        self._never = threading.Event()  # wait for the broker as long as it takes
+        connect(self._publisher.client, address)
 
     def send(self, topic: str, payload: bytes) -> None:
-        self._sent.append(self._client.publish(topic, payload, qos=1).mid)
+        self._publisher.publish(topic, payload, self._never)
 
     def readings(self, readings: Iterable[Reading]) -> None:
         for r in readings:
             self.send(topics.reading_topic(r.reactor_id), encode(r))
 
     def flush(self, timeout: float = 30.0) -> None:
-        wait_until(lambda: self._acked.issuperset(self._sent), timeout, "PUBACKs")
+        assert self._publisher.window.drain(timeout), f"no PUBACK for every message within {timeout} s"
 
     def close(self) -> None:
         self.flush()
-        disconnect(self._client)
+        disconnect(self._publisher.client)
 
     def __enter__(self) -> Publisher:
         return self

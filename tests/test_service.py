@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from dataclasses import replace
 
@@ -24,6 +25,7 @@ from bioreactor.contract import (
     encode,
     topics,
 )
+from bioreactor.mqtt import connect, disconnect, make_client
 from monitor.historian import SqliteHistorian, Table
 from monitor.service import MonitorService, ServiceSettings, engine_factory
 from tests.monitor_helpers import Collector, Publisher, reading, starving, wait_until
@@ -263,3 +265,28 @@ def test_a_silent_reactor_goes_stale_and_recovers(private_broker, start_service)
     assert (stale.state, cleared.state) == (AlarmState.RAISED, AlarmState.CLEARED)
     assert stale.alarm_id == cleared.alarm_id and "R09" in stale.message
     assert list(stored(service, Table.ALARMS)["state"]) == ["raised", "cleared"]
+
+
+def test_a_reconnection_restates_the_retained_active_alarms(private_broker, start_service):
+    service = start_service()
+    with Publisher(private_broker.address) as pub:
+        pub.readings(starving("R02", 12, crash_at=4))
+    wait_until(lambda: service.engine.active_alarms("R02").alarms, what="active alarms")
+    expected = {a.alarm_id for a in service.engine.active_alarms("R02").alarms}
+    topic = topics.active_alarms_topic("R02")
+
+    def retained() -> set[str]:
+        with Collector(private_broker.address, topic) as late:
+            time.sleep(0.3)
+            payloads = [p for p in late.payloads(topic) if p]
+        return {a.alarm_id for a in decode(ActiveAlarms, payloads[-1]).alarms} if payloads else set()
+
+    wait_until(lambda: retained() == expected, what="the retained active alarms")
+    # The broker's retained list goes stale (erased here), then the broker restarts.
+    eraser = make_client(f"eraser-{uuid.uuid4().hex[:6]}", persistent=False)
+    connect(eraser, private_broker.address)
+    eraser.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)
+    disconnect(eraser)
+    assert retained() == set()
+    private_broker.restart()
+    wait_until(lambda: retained() == expected, 30, "the active alarms restated after the reconnection")
