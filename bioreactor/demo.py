@@ -33,6 +33,8 @@ DEMO_FAULTS = (
     "R04=missed_feed@110:1:40",
 )
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: The demo's monitor; its broker session is dropped at every start (see :func:`fresh_start`).
+MONITOR_CLIENT_ID = "bioreactor-demo-monitor"
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def broker_for(address: BrokerAddress, data_dir: Path) -> Iterator[BrokerAddress
 @contextmanager
 def background(command: list[str], log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` for the duration of the block; SIGTERM (clean shutdown) on the way out."""
-    out = log.open("ab") if log else None
+    out = log.open("wb") if log else None
     process = subprocess.Popen(command, stdout=out or None, stderr=subprocess.STDOUT if out else None)
     try:
         yield process
@@ -94,19 +96,17 @@ def run_demo(plan: DemoPlan) -> int:
         broker = str(address)
         historian = plan.workdir / "historian.sqlite"
         model = str(ensure_model(plan.model))
-        stack.enter_context(
-            background(
-                bioreactor_command("monitor", "--broker", broker, "--historian", str(historian), "--model", model),
-                plan.workdir / "monitor.log",
-            )
-        )
+        fresh_start(address, historian)
+        monitor = ["monitor", "--broker", broker, "--historian", str(historian), "--model", model]
+        monitor += ["--client-id", MONITOR_CLIENT_ID]
+        stack.enter_context(background(bioreactor_command(*monitor), plan.workdir / "monitor.log"))
         dashboard = ["dashboard", "--broker", broker, "--port", str(plan.dashboard_port), "--model", model]
         stack.enter_context(background(bioreactor_command(*dashboard), plan.workdir / "dashboard.log"))
         stack.enter_context(background(bioreactor_command("alerts", "--broker", broker)))
         # The monitor's session must exist before the fleet publishes, or early readings have no subscriber.
         wait_for(address, MONITOR_STATUS, lambda p: decode(Status, p).state is StatusState.ONLINE, 60.0)
         print(f"dashboard: http://127.0.0.1:{plan.dashboard_port}/live", flush=True)
-        print(f"logs and historian: {plan.workdir}/", flush=True)
+        print(f"logs and historian (replaced by the next demo run): {plan.workdir}/", flush=True)
         fleet = ["simulate", "--broker", broker, "--reactors", str(plan.reactors), "--days", str(plan.days)]
         fleet += ["--as-fast-as-possible"] if plan.speed is None else ["--speed", str(plan.speed)]
         fleet_ids = {f"R{i + 1:02d}" for i in range(plan.reactors)}
@@ -121,6 +121,17 @@ def run_demo(plan: DemoPlan) -> int:
             _wait_for_interrupt()
         return code
     return 1  # pragma: no cover - ExitStack does not swallow exceptions
+
+
+def fresh_start(address: BrokerAddress, historian: Path) -> None:
+    """Every demo run starts afresh: without the last run's historian and engine state (its
+    fleet clock would make the new reactors look stale), and without the messages the broker
+    queued for the demo's monitor since (its persistent session)."""
+    for path in (historian, *(historian.with_name(historian.name + suffix) for suffix in ("-wal", "-shm"))):
+        path.unlink(missing_ok=True)
+    client = make_client(MONITOR_CLIENT_ID, persistent=False)  # a clean start drops the old session
+    connect(client, address)
+    disconnect(client)
 
 
 def wait_for(address: BrokerAddress, topic: str, accept: Callable[[bytes], bool], timeout: float) -> None:

@@ -365,7 +365,8 @@ class MonitorService:
         self.counters.readings += 1
         self._clock.saw(reading.timestamp)
         self._record_events(events, unit)
-        unit.touched.add(reactor_id)
+        if events:  # the retained active list changes with alarm events, not with every reading
+            unit.touched.add(reactor_id)
 
     def _already_processed(self, reading: Reading, unit: _Unit) -> bool:
         """Whether exactly this reading was processed before (a redelivery, not a conflict)."""

@@ -6,12 +6,15 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from bioreactor.broker import free_port
-from bioreactor.mqtt import BrokerAddress, broker_answers
+from bioreactor.demo import MONITOR_CLIENT_ID, fresh_start
+from bioreactor.mqtt import BrokerAddress, broker_answers, connect, disconnect, make_client
+from tests.monitor_helpers import Publisher
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -37,3 +40,32 @@ def test_demo_runs_the_chain_on_its_own_broker(tmp_path: Path) -> None:
     assert stored == 2 * 145  # every published reading reached the monitor's historian
     assert advised > 0  # the model trained on first run advised on the feed
     assert (tmp_path / "feed_model.joblib").exists()
+
+
+def test_a_new_demo_run_starts_afresh(private_broker, tmp_path: Path) -> None:
+    address = private_broker.address
+    workdir = tmp_path / "demo"
+    workdir.mkdir()
+    historian = workdir / "historian.sqlite"
+    for name in ("historian.sqlite", "historian.sqlite-wal", "historian.sqlite-shm"):
+        (workdir / name).write_bytes(b"the last run")
+    # The last run's monitor left its session, which queued a message meanwhile.
+    monitor = make_client(MONITOR_CLIENT_ID)
+    connect(monitor, address)
+    monitor.subscribe("bioreactor/+/reading", qos=1)
+    time.sleep(0.3)
+    disconnect(monitor)
+    with Publisher(address) as publisher:
+        publisher.send("bioreactor/R09/reading", b"left over")
+
+    fresh_start(address, historian)
+
+    assert not list(workdir.iterdir())
+    # Had the session survived, the queued message would arrive on reconnecting, unasked.
+    received: list[bytes] = []
+    again = make_client(MONITOR_CLIENT_ID)
+    again.on_message = lambda client, userdata, message: received.append(bytes(message.payload))
+    connect(again, address)
+    time.sleep(0.5)
+    disconnect(again)
+    assert received == []
