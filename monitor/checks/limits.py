@@ -123,21 +123,27 @@ class LimitCheck(LatchCheck):
         level = bound.level.replace("_", "-")
         side = "below" if bound.direction == "low" else "above"
         past = value < threshold if bound.direction == "low" else value > threshold
+        setpoint = [f"set point {explain.quantity(var, reference)}"] if limit.relative_to is not None else []
         if past:
             what = (
                 f"{name} {explain.quantity(var, value)} is {explain.quantity(var, abs(value - threshold))} "
                 f"{side} its {level} limit {explain.quantity(var, threshold)}"
             )
+            details = setpoint
         else:  # latched: back at the limit but not yet beyond the deadband
             clear_at = threshold + (limit.deadband if bound.direction == "low" else -limit.deadband)
             back = "above" if bound.direction == "low" else "below"
             what = (
                 f"{name} went {side} its {level} limit {explain.quantity(var, threshold)} and is not yet "
-                f"back {back} {explain.quantity(var, clear_at)} (the limit with its "
-                f"{explain.quantity(var, limit.deadband)} deadband; now {explain.quantity(var, value)})"
+                f"back {back} {explain.quantity(var, clear_at)}"
             )
-        if limit.relative_to is not None:
-            what += f" (set point {explain.quantity(var, reference)})"
+            details = [
+                f"the limit with its {explain.quantity(var, limit.deadband)} deadband",
+                f"now {explain.quantity(var, value)}",
+                *setpoint,
+            ]
+        if details:
+            what += f" ({'; '.join(details)})"
         causes, action = _ADVICE.get((var, bound.direction), ((), "Check the trend and the sensor."))
         return Finding(
             check=f"limit_{bound.level}",
