@@ -36,7 +36,7 @@ class AgitatorCheck(LatchCheck):
     def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
         p = self.config.process
         floor = 0.95 * p.agitation_min
-        setpoint = reading.do_setpoint if reading.do_setpoint is not None else 40.0
+        setpoint = self.setpoint(reading, "do")
         change = history.change("agitation", DROP_SPAN)
         before = reading.agitation - change if change is not None else reading.agitation
         fell = change is not None and change < -DROP_FRACTION * before

@@ -228,6 +228,12 @@ class Check(ABC, Generic[S]):
         #: Set points for readings that carry none (e.g. a plant CSV), built once.
         self.default_setpoints = config.default_setpoints()
 
+    def setpoint(self, reading: Reading, variable: str) -> float:
+        """The set point of ``variable`` (``do``, ``ph``, ``temperature``): the reading's own,
+        else the configured default."""
+        own = getattr(reading, SETPOINTS[variable])
+        return float(own) if own is not None else self.default_setpoints[variable]
+
     @abstractmethod
     def new_state(self) -> S:
         """Fresh per-reactor memory for a new batch."""

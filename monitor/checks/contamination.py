@@ -92,11 +92,10 @@ class ContaminationCheck(LatchCheck):
             limit=before + p.uptake_jump,
         )]
 
-    @staticmethod
-    def _corroboration(reading: Reading, history: History) -> tuple[str, ...]:
+    def _corroboration(self, reading: Reading, history: History) -> tuple[str, ...]:
         """The other signs of a fast-growing consumer that are present."""
         signs = []
-        setpoint = reading.ph_setpoint if reading.ph_setpoint is not None else 7.0
+        setpoint = self.setpoint(reading, "ph")
         if reading.ph < setpoint - 0.08:  # beyond the deadband by 3 noise sigmas
             signs.append(f"pH {explain.quantity('ph', reading.ph)} below set point")
         agitation = history.change("agitation", timedelta(hours=1))

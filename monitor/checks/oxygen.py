@@ -170,7 +170,7 @@ class OxygenTransferCheck(LatchCheck):
 
     def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
         p = self.config.process
-        setpoint = reading.do_setpoint if reading.do_setpoint is not None else 40.0
+        setpoint = self.setpoint(reading, "do")
         saturated = (
             reading.agitation >= p.at_max_fraction * p.agitation_max
             and reading.airflow >= p.at_max_fraction * p.airflow_max

@@ -76,7 +76,7 @@ class BasePumpCheck(LatchCheck):
     def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
         if reading.base_rate is None:
             return []
-        setpoint = reading.ph_setpoint if reading.ph_setpoint is not None else 7.0
+        setpoint = self.setpoint(reading, "ph")
         deficit = setpoint - reading.ph
         limit = self.config.process.ph_deficit
         idle = reading.base_rate < 0.01
@@ -157,7 +157,7 @@ class PhProbeCheck(Check[PhProbeState]):
 
     def _co2_short(self, reading: Reading, hours: HourlyMeans, state: Latch) -> Finding | None:
         window = _CO2Window.of(hours)
-        setpoint = reading.ph_setpoint if reading.ph_setpoint is not None else 7.0
+        setpoint = self.setpoint(reading, "ph")
         degassing = reading.culture_h < DEGASSING_H + BALANCE_H  # the window must start after it
         if window is None or degassing or window.ph >= setpoint + BAND_TOP or not window.quiet:
             state.on.discard("co2")
