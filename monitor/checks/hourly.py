@@ -44,11 +44,16 @@ class HourlyMeans:
                 total, count = self._sums.get(variable, (0.0, 0))
                 self._sums[variable] = (total + float(value), count + 1)
 
+    @property
+    def latest_hour(self) -> int | None:
+        """The clock hour (hours since the epoch) of the latest completed mean, if any."""
+        return None if self._hour is None else self._hour - 1
+
     def mean(self, variable: str, hours_ago: int) -> float | None:
         """The mean over the completed hour ``hours_ago`` before the latest completed one (0: that one)."""
-        if self._hour is None:
+        if self.latest_hour is None:
             return None
-        return self._closed.get(self._hour - 1 - hours_ago, {}).get(variable)
+        return self._closed.get(self.latest_hour - hours_ago, {}).get(variable)
 
     def span_mean(self, variable: str, first: int, last: int) -> float | None:
         """The mean of the hourly means ``first`` to ``last`` hours ago, if at least half are known."""

@@ -110,6 +110,14 @@ class PhProbeState:
     hours: HourlyMeans = field(
         default_factory=lambda: HourlyMeans(("co2_flow", "ph", "base_rate", "lactate", "airflow"), 2 * BALANCE_H)
     )
+    _window: _CO2Window | None = None
+    _window_hour: int | None = None
+
+    def co2_window(self) -> _CO2Window | None:
+        """The CO2 window, computed again only when an hour has closed (not on every reading)."""
+        if self._window_hour != self.hours.latest_hour:
+            self._window, self._window_hour = _CO2Window.of(self.hours), self.hours.latest_hour
+        return self._window
 
 
 class PhProbeCheck(Check[PhProbeState]):
@@ -127,7 +135,7 @@ class PhProbeCheck(Check[PhProbeState]):
         latch = state.latch
         finding = (
             self._reads_low(reading, history, latch)
-            or self._co2_short(reading, state.hours, latch)
+            or self._co2_short(reading, state.co2_window(), latch)
             or self._reads_high(reading, history, latch)
         )
         return [finding] if finding else []
@@ -155,8 +163,7 @@ class PhProbeCheck(Check[PhProbeState]):
             "base pump delivering without control",
         ))
 
-    def _co2_short(self, reading: Reading, hours: HourlyMeans, state: Latch) -> Finding | None:
-        window = _CO2Window.of(hours)
+    def _co2_short(self, reading: Reading, window: _CO2Window | None, state: Latch) -> Finding | None:
         setpoint = self.setpoint(reading, "ph")
         degassing = reading.culture_h < DEGASSING_H + BALANCE_H  # the window must start after it
         if window is None or degassing or window.ph >= setpoint + BAND_TOP or not window.quiet:
