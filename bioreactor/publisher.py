@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
+from bioreactor.mqtt import disconnect
+
 
 class AckWindow:
     """Counts QoS 1 messages not yet acknowledged and holds the sender back.
@@ -102,6 +104,16 @@ class OrderedPublisher:
         # While disconnected paho keeps QoS 1 messages and resends them on reconnect.
         self.client.publish(topic, payload, qos=1, retain=retain)
         return True
+
+    def close(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for the broker's acknowledgements, then disconnect.
+
+        Returns how many messages were still unacknowledged.
+        """
+        self.window.drain(timeout)
+        unacknowledged = self.window.pending
+        disconnect(self.client)
+        return unacknowledged
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if self.announce is not None and not getattr(reason, "is_failure", False):

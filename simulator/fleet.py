@@ -22,7 +22,7 @@ import numpy as np
 
 from bioreactor.contract import Reading, Status, StatusState, encode
 from bioreactor.contract.topics import reading_topic, status_topic
-from bioreactor.mqtt import BrokerAddress, connect, disconnect, make_client
+from bioreactor.mqtt import BrokerAddress, connect, make_client
 from bioreactor.publisher import OrderedPublisher
 from simulator.engine import BatchConfig, Record, Simulation
 from simulator.faults import Fault
@@ -154,5 +154,4 @@ def _finish(publishers: dict[str, OrderedPublisher], configs: Sequence[BatchConf
         done = Status(config.reactor_id, StatusState.END_OF_STREAM, datetime.now(UTC), config.batch_id, detail)
         publisher.window.drain(_DRAIN_TIMEOUT_S)  # every reading before the end marker
         publisher.publish(status_topic(config.reactor_id), encode(done), None, retain=True)
-        publisher.window.drain(_DRAIN_TIMEOUT_S)
-        disconnect(publisher.client)
+        publisher.close(_DRAIN_TIMEOUT_S)

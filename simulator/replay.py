@@ -34,7 +34,7 @@ from bioreactor.columns import ColumnMap
 from bioreactor.contract import DeadLetter, Reading, Status, StatusState, encode
 from bioreactor.contract.topics import DEAD_LETTER, reading_topic, status_topic
 from bioreactor.csvio import CsvReadings, Row, RowError
-from bioreactor.mqtt import DEFAULT_BROKER, BrokerAddress, connect, disconnect, make_client
+from bioreactor.mqtt import DEFAULT_BROKER, BrokerAddress, connect, make_client
 from bioreactor.publisher import OrderedPublisher
 
 __all__ = ["DEFAULT_SPEED", "SOURCE", "ReplaySummary", "replay", "replay_file"]
@@ -272,9 +272,7 @@ def _finish(reactors: dict[str, _Reactor], control: OrderedPublisher, interrupte
     unacknowledged = 0
     deadline = time.monotonic() + (_INTERRUPTED_DRAIN_TIMEOUT_S if interrupted else _DRAIN_TIMEOUT_S)
     for publisher in [control, *(r.publisher for r in reactors.values())]:
-        if not publisher.window.drain(max(0.0, deadline - time.monotonic())):
-            unacknowledged += publisher.window.pending
-        disconnect(publisher.client)
+        unacknowledged += publisher.close(max(0.0, deadline - time.monotonic()))
     return unacknowledged
 
 

@@ -122,7 +122,7 @@ class Publisher:
 
     def close(self) -> None:
         self.flush()
-        disconnect(self._publisher.client)
+        self._publisher.close(0.0)
 
     def __enter__(self) -> Publisher:
         return self
