@@ -14,6 +14,7 @@ from bioreactor.demo import DemoPlan, run_demo
 from dashboards.cli import register as register_dashboards
 from models.cli import register as register_models
 from monitor.cli import register as register_monitor
+from monitor.profile.cli import register as register_profile
 from simulator.cli import register as register_simulator
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 
 register_simulator(app)
 register_monitor(app)
+register_profile(app)
 register_models(app)
 register_dashboards(app)
 

@@ -26,13 +26,11 @@ column is never matched: it may hold clock times or culture hours.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bioreactor.contract import Reading
+from bioreactor.contract import Reading, field_names, field_units, optional_fields
 
 __all__ = [
     "ALIASES",
@@ -48,16 +46,12 @@ __all__ = [
 ]
 
 #: The Reading fields a column can be mapped to (``schema`` is set by the contract itself).
-FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Reading) if f.name != "schema")
+FIELDS: tuple[str, ...] = field_names(Reading)
 
 #: Fields a Reading may leave out (``None``).
-OPTIONAL_FIELDS: frozenset[str] = frozenset(
-    name for name, hint in typing.get_type_hints(Reading).items() if type(None) in typing.get_args(hint)
-)
+OPTIONAL_FIELDS: frozenset[str] = optional_fields(Reading)
 
-_CANONICAL_UNIT: dict[str, str] = {
-    f.name: f.metadata["unit"] for f in dataclasses.fields(Reading) if "unit" in f.metadata
-}
+_CANONICAL_UNIT: dict[str, str] = field_units(Reading)
 
 #: Other names of fields that are matched automatically (besides the field names themselves).
 ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -142,6 +136,12 @@ _UNITS: Mapping[str, Mapping[str, tuple[Linear, tuple[str, ...]]]] = {
         "L/h": (Linear(1000), ("L/h", "L/hr")),
         "L/day": (Linear(1000 / 24), ("L/day", "L/d")),
     },
+    # Gas flows of a few mL/min (CO2 for pH control), often logged in sccm or L/min.
+    "mL/min": {
+        "mL/min": (_IDENTITY, ("mL/min", "sccm", "ccm")),
+        "L/min": (Linear(1000), ("L/min", "slpm", "lpm")),
+        "L/h": (Linear(1000 / 60), ("L/h",)),
+    },
     "L": {
         "L": (_IDENTITY, ("L", "litre", "liter")),
         "mL": (Linear(1e-3), ("mL",)),
@@ -168,6 +168,10 @@ def units_of(field: str) -> dict[str, tuple[Linear, tuple[str, ...]]]:
 
     >>> list(units_of("glucose"))
     ['g/L', 'mg/L', 'mg/dL', 'mM']
+    >>> list(units_of("co2_flow"))
+    ['mL/min', 'L/min', 'L/h']
+    >>> units_of("co2_flow")["L/min"][0](0.25)
+    250.0
     >>> units_of("reactor_id")
     {}
     """

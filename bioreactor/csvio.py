@@ -129,6 +129,7 @@ class RowError:
     text: str
     column: str | None = None
     reactor_id: str | None = None
+    value: str = ""  # the offending cell, when one cell is at fault
 
     def __str__(self) -> str:
         where = f"{self.field} (column {self.column!r})" if self.column else self.field
@@ -211,6 +212,8 @@ def _parse_cell(field: str, text: str, convert: Any, naive_timezone: tzinfo) -> 
             raise ContractError(field, f"not a number: {text!r}") from None
     if math.isnan(number) and field in OPTIONAL_FIELDS:  # a measurement not taken
         return None
+    if not math.isfinite(number):
+        raise ContractError(field, f"must be a finite number, got {text!r}")
     return convert(number) if isinstance(number, float) else number
 
 
@@ -310,7 +313,8 @@ class CsvReadings:
                 reading = from_dict(Reading, data)
             except ContractError as err:
                 column = fields[err.field].source if err.field in fields else None
-                yield RowError(line, err.field, err.reason, text, column, self._reactor_of(by_name))
+                value = by_name.get(column, "") if column else ""
+                yield RowError(line, err.field, err.reason, text, column, self._reactor_of(by_name), value)
                 continue
             seq[reading.reactor_id] += 1
             yield Row(line, reading)
@@ -345,17 +349,19 @@ def read_frame(
     reactor_id: str | None = None,
     start: datetime | None = None,
     naive_timezone: tzinfo = UTC,
+    lines: bool = False,
 ) -> tuple[pd.DataFrame, list[RowError]]:
     """A CSV as a validated DataFrame of canonical columns, plus the rows that were skipped.
 
     Columns follow :data:`FRAME_COLUMNS`; an optional column (viability,
     setpoints, ``fault`` labels, ...) is present only when the file has it.
-    Rows stay in file order. Arguments are those of :class:`CsvReadings`.
+    Rows stay in file order; with ``lines`` a ``line`` column gives each row's
+    line in the file. Other arguments are those of :class:`CsvReadings`.
 
     >>> import io
     >>> text = ("reactor_id,culture_h,vcd,glucose,lactate,do,ph,temperature,agitation,airflow,"
     ...         "feed_rate\\nR1,0,0.4,6,0.2,95,7.05,37,80,0.02,0\\n"
-    ...         "R1,1,0.5,6,0.2,95,7.05,37,80,0.02,-1\\n")
+    ...         "R1,1,0.5,6,0.2,95,7.05,37,80,0.02,x\\n")
     >>> frame, errors = read_frame(io.StringIO(text))
     >>> list(frame.columns[:5]), len(frame), errors[0].field
     (['timestamp', 'reactor_id', 'batch_id', 'seq', 'culture_h'], 1, 'feed_rate')
@@ -368,6 +374,7 @@ def read_frame(
         if isinstance(result, RowError):
             errors.append(result)
         else:
-            rows.append(tuple(getattr(result.reading, c) for c in names))
-    frame = pd.DataFrame.from_records(rows, columns=names)
-    return frame.astype({name: _DTYPES.get(name, "float64") for name in names}), errors
+            rows.append((*(getattr(result.reading, c) for c in names), result.line))
+    frame = pd.DataFrame.from_records(rows, columns=[*names, "line"])
+    frame = frame.astype({name: _DTYPES.get(name, "float64") for name in names} | {"line": "int64"})
+    return (frame if lines else frame.drop(columns="line")), errors

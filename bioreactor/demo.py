@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bioreactor.broker import Mosquitto
@@ -115,7 +116,7 @@ def run_demo(plan: DemoPlan) -> int:
                 fleet += ["--fault", fault]
         code = subprocess.call(bioreactor_command(*fleet))
         if not plan.keep_running:
-            wait_until_monitor_idle(address)
+            wait_until_monitor_idle(address, after=datetime.now(UTC))
         elif code == 0:
             print("fleet harvested; monitor and dashboard keep running - Ctrl-C to stop", flush=True)
             _wait_for_interrupt()
@@ -156,12 +157,26 @@ def wait_for(address: BrokerAddress, topic: str, accept: Callable[[bytes], bool]
         disconnect(client)
 
 
-def wait_until_monitor_idle(address: BrokerAddress, timeout: float = 300.0) -> None:
-    """Wait until the monitor reports an empty queue and no readings in its last metrics period."""
+def wait_until_monitor_idle(
+    address: BrokerAddress, *, after: datetime, readings: int | None = None, timeout: float = 300.0
+) -> None:
+    """Wait until the monitor has worked off what was published before ``after`` (wall clock).
+
+    With ``readings``, until it reports at least that many processed and an empty queue;
+    without, until two of its metrics published after ``after`` show an empty queue and the
+    same number of readings processed. Metrics are retained, so one published before
+    ``after`` says nothing about what came later and is passed over.
+    """
+    totals: list[int] = []
 
     def idle(payload: bytes) -> bool:
         metrics = decode(Metrics, payload)
-        return metrics.queue_depth == 0 and metrics.readings_per_s == 0.0
+        if metrics.timestamp <= after or metrics.queue_depth:
+            return False
+        if readings is not None:
+            return metrics.readings >= readings
+        totals.append(metrics.readings)
+        return len(totals) >= 2 and totals[-1] == totals[-2]
 
     wait_for(address, MONITOR_METRICS, idle, timeout)
 

@@ -95,7 +95,7 @@ class MqttBridge:
             timestamp=now.replace(microsecond=now.microsecond // 1000 * 1000),
             comment=comment.strip() or None,
         )
-        self._client.publish(t.ack_topic(reactor_id), encode(ack), qos=QOS)
+        self._client.publish(t.ack_topic(reactor_id, ack.user or ""), encode(ack), qos=QOS)
         log.info("%s acknowledged %s", ack.user, alarm_id)
         return ack
 

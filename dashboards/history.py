@@ -7,14 +7,13 @@ The historian is opened read-only (SQLite WAL), so the monitor keeps writing.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pandas as pd
 
-from bioreactor.contract import AlarmEvent, ContractError, Reading, Recommendation, from_dict
+from bioreactor.contract import AlarmEvent, ContractError, Reading, Recommendation, from_record
 from dashboards.state import FleetState
 from monitor.historian import SqliteHistorian, Table
 
@@ -51,14 +50,9 @@ def _latest_batches(readings: pd.DataFrame, per_reactor: int) -> pd.DataFrame:
 def _payloads(cls: type[T], frame: pd.DataFrame) -> Iterator[T]:
     """The rows of a historian table as payloads; a row that no longer validates is skipped."""
     for row in frame.to_dict("records"):
-        data: dict[str, Any] = {str(k): v for k, v in row.items() if not _missing(v)}
-        if isinstance(data.get("drivers"), str):
-            data["drivers"] = json.loads(data["drivers"])
+        if isinstance(row.get("drivers"), str):
+            row["drivers"] = json.loads(row["drivers"])
         try:
-            yield from_dict(cls, data)
+            yield from_record(cls, row)
         except ContractError:
             continue
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -68,10 +68,10 @@ class UploadResult:
                     "reactor": s.reactor_id,
                     "batch": s.batch_id,
                     "rows": s.rows,
-                    "rejected": sum(s.rejected.values()),
+                    "refused": sum(s.refused.values()),
                     "alarms": sum(s.alarms.values()),
                     "alarms by check": ", ".join(f"{c} ×{n}" for c, n in sorted(s.alarms.items())),
-                    "rejected because": "; ".join(f"{r} ×{n}" for r, n in s.rejected.most_common()),
+                    "refused because": "; ".join(f"{r} ×{n}" for r, n in s.refused.most_common()),
                 }
                 for _, s in sorted(self.analysis.batches.items())
             ]

@@ -1,11 +1,15 @@
 """The saved feed-rate model: a scikit-learn pipeline plus what is needed to trust it.
 
-The joblib file holds plain metadata (feature names and units, training-data
-hash, library versions, metrics, date) beside the pipeline, which is stored as
-an inner joblib blob. Loading checks the metadata *before* unpickling any
-scikit-learn object, so a model from an incompatible scikit-learn or for a
-different feature set is refused with :class:`IncompatibleModelError` instead
-of failing somewhere inside pickle or, worse, predicting garbage.
+Unpickling a file runs whatever code it names, so the model file is signed
+(:mod:`models.signing`): a plain JSON header (format and version, the
+:class:`ModelCard`, the library versions that pickled the pipeline, the
+pipeline's size and SHA-256) followed by the joblib-pickled pipeline and an
+HMAC-SHA256 of both, keyed by this installation's signing key. Loading checks,
+in this order and before unpickling anything, the signature, the format
+version and the card (feature set, library versions), so a crafted, altered,
+truncated or foreign file, or a model for another scikit-learn or feature set,
+is refused with :class:`IncompatibleModelError` instead of running its code,
+failing somewhere inside pickle or, worse, predicting garbage.
 
 >>> import tempfile, pathlib
 >>> from sklearn.dummy import DummyRegressor
@@ -14,10 +18,17 @@ of failing somewhere inside pickle or, worse, predicting garbage.
 >>> from models.features import FEATURE_NAMES
 >>> X = pd.DataFrame([[0.0] * len(FEATURE_NAMES)], columns=list(FEATURE_NAMES))
 >>> card = ModelCard.describe(X, data_hash="abc", metrics={"r2_test": 0.9})
->>> path = pathlib.Path(tempfile.mkdtemp()) / "m.joblib"
->>> _ = save_model(FeedModel(make_pipeline(DummyRegressor()).fit(X, [1.0]), card), path)
->>> load_model(path).card.metrics["r2_test"]
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> key = folder / "model-signing.key"  # not the user's own key
+>>> model = FeedModel(make_pipeline(DummyRegressor()).fit(X, [1.0]), card)
+>>> path = save_model(model, folder / "m.joblib", key_path=key)
+>>> load_model(path, key_path=key).card.metrics["r2_test"]
 0.9
+>>> _ = path.write_bytes(path.read_bytes()[:-1])  # lose the signature's last byte
+>>> load_model(path, key_path=key)
+Traceback (most recent call last):
+...
+models.artifact.IncompatibleModelError: ... is truncated: ...; it was not loaded...
 """
 
 from __future__ import annotations
@@ -37,10 +48,15 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
+from bioreactor.files import write_atomically
+from models import signing
 from models.features import FEATURE_NAMES, FEATURES
 
 FORMAT = "bioreactor-feed-model"
-FORMAT_VERSION = 1
+#: 1 was a bare joblib pickle (now refused unread, as any unsigned pickle); 2 is signed.
+FORMAT_VERSION = 2
+#: First line of a model file, checked before anything else is read.
+MAGIC = f"{FORMAT}\n".encode("ascii")
 #: Spread of the per-tree predictions reported as the recommendation interval (percentiles).
 INTERVAL_PERCENTILES = (10.0, 90.0)
 
@@ -157,18 +173,32 @@ class FeedModel:
         return Prediction(value, np.minimum(low, value), np.maximum(high, value))
 
 
-def save_model(model: FeedModel, path: Path) -> Path:
-    """Write ``model`` to ``path`` (parent folders created); return the path."""
+def save_model(model: FeedModel, path: Path, *, key_path: Path | None = None) -> Path:
+    """Write ``model`` to ``path``, signed, (parent folders created); return the path.
+
+    Parameters
+    ----------
+    model
+        The model to save.
+    path
+        Destination; it is replaced atomically, so a monitor reloading the model
+        when the file changes never reads a half-written one.
+    key_path
+        The signing key (default :func:`models.signing.key_file`: the
+        ``BIOREACTOR_MODEL_KEY_FILE`` variable or the user's config folder); a
+        new random key is created there if there is none.
+    """
     blob = io.BytesIO()
-    joblib.dump(model.pipeline, blob)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
+    joblib.dump(model.pipeline, blob, compress=3)
+    header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "card": asdict(model.card),
-        "pipeline": blob.getvalue(),
+        # what pickled the body, which is what unpickling depends on (the card has the training run's)
+        "pickled_with": library_versions(),
     }
-    joblib.dump(payload, path, compress=3)
+    data = signing.seal(MAGIC, header, blob.getvalue(), signing.key_file(key_path))
+    write_atomically(path, data)
     return path
 
 
@@ -190,8 +220,12 @@ def check_compatible(card: ModelCard) -> None:
             f"the model was trained on a different feature set ({detail}); retrain it with "
             "`bioreactor train`"
         )
+    _check_versions(card.versions)
+
+
+def _check_versions(stored: dict[str, str]) -> None:
+    """Refuse pickles from another scikit-learn major.minor or NumPy major than this environment's."""
     here = library_versions()
-    stored = card.versions
     if _major_minor(stored.get("scikit-learn", "?")) != _major_minor(here["scikit-learn"]):
         raise IncompatibleModelError(
             f"the model was saved with scikit-learn {stored.get('scikit-learn', '?')}, this "
@@ -211,22 +245,54 @@ def _card(raw: dict[str, Any]) -> ModelCard:
     return ModelCard(**raw)
 
 
-def load_model(path: Path) -> FeedModel:
-    """Read a model written by :func:`save_model`, refusing incompatible ones."""
+def load_model(path: Path, *, key_path: Path | None = None) -> FeedModel:
+    """Read a model written by :func:`save_model`, refusing untrusted and incompatible ones.
+
+    Parameters
+    ----------
+    path
+        The model file.
+    key_path
+        The signing key that must have signed it (default
+        :func:`models.signing.key_file`); it is only read, never created.
+
+    Raises
+    ------
+    IncompatibleModelError
+        If the file is missing, not signed with this installation's key (an
+        unsigned or foreign file, one signed elsewhere), altered or truncated;
+        or has another format version, feature set or library versions. The
+        pipeline is unpickled only after all of these checks pass.
+    """
     if not path.is_file():
         raise IncompatibleModelError(f"no model file at {path}; train one with `bioreactor train`")
     try:
-        payload = joblib.load(path)
-    except Exception as error:  # a truncated or foreign file fails in many ways
+        data = path.read_bytes()
+        header, body = signing.unseal(MAGIC, data, signing.key_file(key_path))
+    except OSError as error:
         raise IncompatibleModelError(f"{path} is not a readable model file: {error}") from error
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise IncompatibleModelError(f"{path} is not a feed-rate model file")
-    if payload.get("format_version") != FORMAT_VERSION:
+    except signing.UntrustedFileError as error:
         raise IncompatibleModelError(
-            f"{path} has model format {payload.get('format_version')}, this code reads "
+            f"{path} {error}; it was not loaded, since unpickling an untrusted file can run any code "
+            "(retrain with `bioreactor train`)"
+        ) from None
+    # from here on the header is authentic: it was written by save_model with this key
+    if header.get("format") != FORMAT:
+        raise IncompatibleModelError(f"{path} is not a feed-rate model file")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise IncompatibleModelError(
+            f"{path} has model format {header.get('format_version')}, this code reads "
             f"{FORMAT_VERSION}; retrain it with `bioreactor train`"
         )
-    card = _card(payload["card"])
+    try:
+        card = _card(header["card"])
+        pickled_with = {str(k): str(v) for k, v in header["pickled_with"].items()}
+    except (KeyError, TypeError, AttributeError) as error:  # a header from a future or broken writer
+        raise IncompatibleModelError(f"{path} is not a readable model file: bad header ({error})") from error
     check_compatible(card)
-    pipeline = joblib.load(io.BytesIO(payload["pipeline"]))
+    _check_versions(pickled_with)
+    try:
+        pipeline = joblib.load(io.BytesIO(body))
+    except Exception as error:  # authentic but unloadable here, e.g. a class renamed since
+        raise IncompatibleModelError(f"{path} is not a readable model file: {error}") from error
     return FeedModel(pipeline, card)

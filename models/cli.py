@@ -75,7 +75,9 @@ def register(app: typer.Typer) -> None:
             else:
                 from models.predict import read_readings  # noqa: PLC0415
 
-                frame = read_readings(data, column_map or ())
+                frame, skipped = read_readings(data, column_map or ())
+                if skipped.total:
+                    typer.echo(skipped.text(), err=True)
             report = train_model(frame, TrainingConfig(candidates=candidates), _stage_printer())
             outputs = Outputs(out, metrics)
             outputs.write(report)
@@ -105,7 +107,9 @@ def register(app: typer.Typer) -> None:
 
         with _clear_errors():
             path = model if model is not None else ensure_model(DEFAULT_MODEL_PATH)
-            result = predict_csv(load_model(path), source, out, column_map or ())
+            result, skipped = predict_csv(load_model(path), source, out, column_map or ())
+        if skipped.total:
+            typer.echo(skipped.text(), err=True)
         typer.echo(f"{len(result)} rows with recommendations written to {out}")
 
     @app.command("evaluate-feeding")

@@ -23,7 +23,6 @@ dropped readings do not change what a feature means.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from bioreactor.contract import Reading
+from bioreactor.contract import Reading, field_units
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -81,7 +80,7 @@ def _unit(variable: str) -> str:
     return str(_READING_UNITS[variable])
 
 
-_READING_UNITS = {f.name: f.metadata.get("unit", "") for f in dataclasses.fields(Reading)}
+_READING_UNITS = field_units(Reading)
 
 
 def _catalogue() -> tuple[Feature, ...]:

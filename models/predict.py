@@ -15,14 +15,15 @@ import pandas as pd
 
 from bioreactor.columns import ColumnMap
 from bioreactor.csvio import read_frame
+from bioreactor.rejections import RejectionSummary
 from models.artifact import FeedModel
-from models.features import InputError, build_features
+from models.features import REQUIRED_INPUTS, InputError, build_features
 
 RECOMMENDED = "feed_rate_recommended"
 LOW = "feed_rate_low"
 HIGH = "feed_rate_high"
-#: Rows of a bad CSV quoted in an error message.
-ERRORS_SHOWN = 5
+#: The column of :func:`~bioreactor.csvio.read_frame` with each row's line in the file.
+LINE = "line"
 
 
 def recommend_frame(model: FeedModel, frame: pd.DataFrame) -> pd.DataFrame:
@@ -39,28 +40,38 @@ def recommend_frame(model: FeedModel, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_readings(source: Path, column_options: Sequence[str] = ()) -> pd.DataFrame:
-    """A CSV of readings as a canonical frame; any unreadable row is an :class:`InputError`.
+def read_readings(source: Path, column_options: Sequence[str] = ()) -> tuple[pd.DataFrame, RejectionSummary]:
+    """The rows of a CSV the model can use, and a summary of those it cannot.
 
-    Every row must get a recommendation, so a row the parser had to skip
-    (empty or non-numeric required value, value out of range) stops the run
-    with the first few reasons instead of being dropped silently.
+    A row the parser rejects, or that lacks a measurement the model needs, is
+    skipped and counted by reason; a few bad rows never fail the file. A file
+    without a needed column at all, or without one usable row, is an
+    :class:`InputError`.
     """
-    frame, errors = read_frame(source, ColumnMap.parse(column_options))
-    if errors:
-        shown = "\n".join(f"  {e}" for e in errors[:ERRORS_SHOWN])
-        more = f"\n  ... and {len(errors) - ERRORS_SHOWN} more" if len(errors) > ERRORS_SHOWN else ""
-        raise InputError(f"{len(errors)} row(s) of {source} cannot be used:\n{shown}{more}")
+    frame, errors = read_frame(source, ColumnMap.parse(column_options), lines=True)
+    skipped = RejectionSummary()
+    for error in errors:
+        skipped.add(error.line, error.field, error.reason, error.value)
+    missing = [c for c in REQUIRED_INPUTS if c not in frame.columns]
+    if missing:
+        hint = f"map foreign names with --map SOURCE={missing[0]} ..."
+        raise InputError(f"missing column(s): {', '.join(missing)} ({hint})")
+    unmeasured = frame[list(REQUIRED_INPUTS)].isna()
+    for column in REQUIRED_INPUTS:
+        for line in frame.loc[unmeasured[column], LINE]:
+            skipped.add(int(line), column, "not measured (the model needs it)")
+    frame = frame[~unmeasured.any(axis=1)].drop(columns=LINE).reset_index(drop=True)
     if frame.empty:
-        raise InputError(f"{source} holds no readings")
-    return frame
+        raise InputError(f"{source} holds no usable readings\n{skipped.text()}".rstrip())
+    return frame, skipped
 
 
 def predict_csv(
     model: FeedModel, source: Path, out: Path, column_options: Sequence[str] = ()
-) -> pd.DataFrame:
-    """Read ``source``, add recommendations, write ``out``; return the written frame."""
-    result = recommend_frame(model, read_readings(source, column_options))
+) -> tuple[pd.DataFrame, RejectionSummary]:
+    """Read ``source``, add recommendations, write ``out``; return the written frame and the skipped rows."""
+    frame, skipped = read_readings(source, column_options)
+    result = recommend_frame(model, frame)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(out, index=False, float_format="%.6g")
-    return result
+    return result, skipped

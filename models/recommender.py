@@ -24,6 +24,7 @@ import pandas as pd
 
 from bioreactor.contract import Driver, Reading, Recommendation
 from models.artifact import FeedModel, IncompatibleModelError, load_model
+from models.features import REQUIRED_INPUTS
 from models.history import COLUMNS, FeatureHistory
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ class FeedRecommender:
     def recommend(self, readings: Sequence[Reading]) -> list[Recommendation]:
         """One recommendation per reactor among ``readings``, for its latest reading.
 
-        Readings are added to each reactor's history in the order given.
+        Readings are added to each reactor's history in the order given. A reactor
+        whose latest reading lacks a variable the model needs gets no recommendation.
         """
         if not readings:
             return []
@@ -108,7 +110,11 @@ class FeedRecommender:
             {c: [_value(r, c) for r in readings] for c in COLUMNS},
         )
         latest = {r.reactor_id: r for r in readings}
-        keys = list(latest)
+        keys = [k for k, r in latest.items() if r.feed_rate is not None and all(
+            getattr(r, c) is not None for c in REQUIRED_INPUTS
+        )]
+        if not keys:
+            return []
         explained = _Explained.build(self._history.latest(keys), self._model, self.top_drivers)
         prediction = self._model.predict(explained.frame)
         n = len(keys)
@@ -117,6 +123,7 @@ class FeedRecommender:
         out = []
         for i, key in enumerate(keys):
             reading = latest[key]
+            current = float(reading.feed_rate or 0.0)  # present: checked above
             recommended = float(value[0, i])
             order = np.argsort(-np.abs(contributions[:, i]))
             drivers = tuple(
@@ -128,8 +135,8 @@ class FeedRecommender:
                     batch_id=reading.batch_id,
                     timestamp=reading.timestamp,
                     recommended_feed_rate=round(recommended, 4),
-                    current_feed_rate=reading.feed_rate,
-                    delta=round(recommended - reading.feed_rate, 4),
+                    current_feed_rate=current,
+                    delta=round(recommended - current, 4),
                     interval_low=round(float(prediction.low[i]), 4),
                     interval_high=round(float(prediction.high[i]), 4),
                     model_version=self.model_version,

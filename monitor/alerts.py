@@ -31,6 +31,7 @@ from bioreactor.contract import topics as t
 from bioreactor.mqtt import BrokerAddress, connect, disconnect, make_client
 from bioreactor.recent import RecentKeys
 from monitor.inbox import Inbox
+from monitor.lograte import RateLimitedLog
 from monitor.shutdown import run_until_signalled
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,10 @@ class AlertTail:
         self.delivered = 0
         #: Events received again (QoS 1 redelivery) and not handed to the sinks twice.
         self.repeats = 0
+        #: Payloads on alarm topics that are not alarm events (counted, logged at a bounded rate).
+        self.malformed = 0
+        self.errors = 0
+        self._log = RateLimitedLog(log)
 
     def start(self, timeout: float = 10.0) -> None:
         """Connect and return once the broker confirmed the subscriptions."""
@@ -214,14 +219,19 @@ class AlertTail:
     def _work(self) -> None:
         while not (self._inbox.closed and self._inbox.depth == 0):
             for message in self._inbox.get_batch(100, timeout=0.2):
-                self._deliver(message)
+                try:
+                    self._deliver(message)
+                except Exception:  # one bad message must not stop the tail
+                    self.errors += 1
+                    log.exception("unexpected error on a message of %s", message.topic)
                 self._client.ack(message.mid, message.qos)
 
     def _deliver(self, message: mqtt.MQTTMessage) -> None:
         try:
             event = decode(AlarmEvent, bytes(message.payload))
         except ContractError as err:
-            log.warning("ignoring a malformed alarm event on %s: %s", message.topic, err)
+            self.malformed += 1
+            self._log.warning("malformed", "ignoring a malformed alarm event on %.200s: %.300s", message.topic, err)
             return
         if not self.filter.accepts(event):
             return
@@ -248,11 +258,12 @@ def run_alerts(
     sinks: list[Callable[[AlarmEvent], None]] = [lambda event: print(format_alarm(event), flush=True)]
     if webhook is not None:
         sinks.append(WebhookSender(webhook))
-    tail = AlertTail(BrokerAddress.parse(broker), sinks, alert_filter, client_id)
+    address = BrokerAddress.parse(broker)
+    tail = AlertTail(address, sinks, alert_filter, client_id)
 
     def start() -> None:
         tail.start()
         topics = ", ".join(alert_filter.topics())
-        print(f"following alarms on {broker} ({topics}); Ctrl-C to stop", file=sys.stderr, flush=True)
+        print(f"following alarms on {address} ({topics}); Ctrl-C to stop", file=sys.stderr, flush=True)
 
     run_until_signalled(start, tail.stop, tail.alive)

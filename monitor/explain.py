@@ -63,7 +63,7 @@ def duration(span: timedelta) -> str:
     >>> duration(timedelta(days=2, hours=3))
     '2 d 3 h'
     """
-    minutes = round(span.total_seconds() / 60)
+    minutes = max(0, round(span.total_seconds() / 60))  # clocks of two sources never make it negative
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)

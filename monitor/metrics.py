@@ -22,12 +22,16 @@ from bioreactor.contract import Metrics
 class ServiceCounters:
     """Running totals since the service started; written by the worker thread only."""
 
+    #: Every message taken from the broker, whatever became of it.
+    messages: int = 0
     readings: int = 0
     redeliveries: int = 0
     dead_letters: int = 0
     events: int = 0
     acknowledgements: int = 0
     recommendations: int = 0
+    errors: int = 0
+    data_gaps: int = 0
 
 
 class MetricsMeter:
@@ -64,8 +68,11 @@ class MetricsMeter:
             source=self.source,
             timestamp=timestamp,
             readings_per_s=max(rate, 0.0),
+            readings=counters.readings,
             queue_depth=queue_depth,
             active_alarms=active_alarms,
             dead_letters=counters.dead_letters,
+            errors=counters.errors,
+            data_gaps=counters.data_gaps,
             backpressure_waits=backpressure_waits,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,12 @@ from bioreactor.mqtt import DEFAULT_BROKER, BrokerAddress
 from simulator.dataset import generate_frame, write_csv
 from simulator.faults import FAULT_TYPES, Fault, FaultType
 from simulator.fleet import FleetPlan, publish_fleet
+from simulator.fungal.cli import register as register_fungal
+from simulator.plant import DEFAULT_PLANT, PlantError, load_plant, preset_names
 from simulator.replay import DEFAULT_SPEED, replay_file
+
+_PLANT_HELP = f"Plant: a preset ({', '.join(preset_names())}) or a plant .toml file."
+_SAMPLE_HELP = "Sampling period in minutes (default: the plant's)."
 
 
 def register(app: typer.Typer) -> None:
@@ -28,21 +34,34 @@ def register(app: typer.Typer) -> None:
         as_fast_as_possible: Annotated[
             bool, typer.Option("--as-fast-as-possible", help="No pacing; wait only for acks.")
         ] = False,
-        sample_minutes: Annotated[float, typer.Option(min=0.1, help="Sampling period.")] = 5.0,
+        sample_minutes: Annotated[float | None, typer.Option(min=0.1, help=_SAMPLE_HELP)] = None,
         seed: Annotated[int, typer.Option(help="Random seed (noise, operator).")] = 0,
         fault: Annotated[
             list[str] | None,
             typer.Option(help="REACTOR=KIND@ONSET_H[:MAGNITUDE[:DURATION_H]], e.g. R02=aeration_loss@96:0.8"),
         ] = None,
         broker: Annotated[str, typer.Option(help="MQTT broker mqtt://host:port.")] = DEFAULT_BROKER,
+        plant: Annotated[str, typer.Option(help=_PLANT_HELP)] = DEFAULT_PLANT,
     ) -> None:
-        """Run a simulated fleet and publish its readings over MQTT (QoS 1, retained status)."""
+        """Run a simulated fleet and publish its readings over MQTT (QoS 1, retained status).
+
+        Readings carry the contract's canonical names and units whatever the plant.
+        """
         try:
-            plan = FleetPlan(reactors, days, sample_minutes, seed, tuple(_reactor_fault(f) for f in fault or []))
-            count = publish_fleet(plan, BrokerAddress.parse(broker), speed=None if as_fast_as_possible else speed)
+            plan = FleetPlan(
+                reactors,
+                days,
+                sample_minutes,
+                seed,
+                tuple(_reactor_fault(f) for f in fault or []),
+                plant=load_plant(plant),
+            )
+            address = BrokerAddress.parse(broker)
+            count = publish_fleet(plan, address, speed=None if as_fast_as_possible else speed)
         except (ValueError, ConnectionError) as err:
             raise typer.BadParameter(str(err)) from None
-        typer.echo(f"published {count} readings from {reactors} reactors to {broker}", err=True)
+        # The parsed address: a password given in the URL is not echoed.
+        typer.echo(f"published {count} readings from {reactors} reactors to {address}", err=True)
 
     @app.command()
     def generate(
@@ -52,15 +71,24 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
         days: Annotated[float, typer.Option(min=0.01, help="Culture days per batch.")] = 14.0,
         samples: Annotated[int | None, typer.Option(min=2, help="Readings per batch (overrides --days).")] = None,
-        sample_minutes: Annotated[float, typer.Option(min=0.1, help="Sampling period.")] = 5.0,
+        sample_minutes: Annotated[float | None, typer.Option(min=0.1, help=_SAMPLE_HELP)] = None,
         fault_fraction: Annotated[
             float, typer.Option(min=0.0, max=1.0, help="Share of batches with one random fault.")
         ] = 0.5,
         faults: Annotated[
             list[FaultType] | None, typer.Option("--fault", help="Fault types to draw from (repeatable).")
         ] = None,
+        plant: Annotated[str, typer.Option(help=_PLANT_HELP)] = DEFAULT_PLANT,
     ) -> None:
-        """Write a labelled dataset: one row per reading, with fault and fault_effective labels."""
+        """Write a labelled dataset: one row per reading, with fault and fault_effective labels.
+
+        Columns, units and time format are the plant's export format; the command
+        prints the --map options that read a foreign format back.
+        """
+        try:
+            chosen = load_plant(plant)
+        except PlantError as err:
+            raise typer.BadParameter(str(err), param_hint="--plant") from None
         frame = generate_frame(
             batches,
             seed,
@@ -70,9 +98,13 @@ def register(app: typer.Typer) -> None:
             fault_fraction=fault_fraction,
             faults=faults,
             progress=True,
+            plant=chosen,
         )
-        write_csv(frame, out)
-        typer.echo(f"wrote {len(frame)} rows of {batches} batches to {out}", err=True)
+        write_csv(chosen.export.apply(frame), out)
+        typer.echo(f"wrote {len(frame)} rows of {batches} batches of plant {chosen.name} to {out}", err=True)
+        options = chosen.export.map_options()
+        if options:
+            typer.echo("read it back with: " + " ".join(f"--map {shlex.quote(o)}" for o in options), err=True)
 
     @app.command()
     def replay(
@@ -97,6 +129,8 @@ def register(app: typer.Typer) -> None:
         speed_or_none = None if as_fast_as_possible else speed
         status = replay_file(file, maps=column_map or [], speed=speed_or_none, broker=broker, reactor_id=reactor_id)
         raise typer.Exit(status)
+
+    register_fungal(app)
 
 
 def _reactor_fault(text: str) -> tuple[str, Fault]:

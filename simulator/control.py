@@ -7,6 +7,7 @@ would a real DCS (domain notes, fault table).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,12 +54,25 @@ class DoCascade:
 
 @dataclass
 class PhControl:
-    """Deadband control: base below ``setpoint - deadband``, CO2 sparge above ``setpoint + deadband``."""
+    """Deadband control: base below ``setpoint - deadband``, CO2 sparge above ``setpoint + deadband``.
+
+    >>> loop = PhControl.for_vessel(1, Vessel())
+    >>> loop.base_gain, float(loop.update(np.array([6.90]), Control(), 1 / 60)[0])
+    (80.0, 4.0)
+    """
 
     co2_fraction: FloatArray
-    base_gain: float = 80.0  # mL/h per pH unit below the band
+    base_gain: float  # mL/h per pH unit below the band
     co2_gain: float = 0.5  # fraction per (pH unit x h) above the band
     co2_decay: float = 0.02  # fraction per h when back in the band
+    #: Base gain per litre of broth: the base that moves the pH by a given step grows with the
+    #: volume it buffers (the bench's 80 mL/h per pH unit for 2 L).
+    BASE_GAIN_PER_LITRE: ClassVar[float] = 40.0
+
+    @classmethod
+    def for_vessel(cls, batches: int, vessel: Vessel) -> PhControl:
+        """A loop per batch, no CO2 sparged yet, its base gain scaled to the vessel's initial volume."""
+        return cls(np.zeros(batches), base_gain=cls.BASE_GAIN_PER_LITRE * vessel.initial_volume)
 
     def update(self, ph_probe: FloatArray, control: Control, dt: float) -> FloatArray:
         """Advance the CO2 fraction; return the base pump demand (mL/h)."""

@@ -22,6 +22,7 @@ from simulator.engine import BatchConfig, simulate
 from simulator.faults import FAULT_TYPES, FaultType, random_fault
 from simulator.frame import CSV_COLUMNS
 from simulator.parameters import GLUCOSE_G_PER_MMOL, InitialCulture
+from simulator.plant import Plant
 
 __all__ = ["CSV_COLUMNS", "generate_frame", "random_configs", "write_csv"]
 
@@ -37,12 +38,15 @@ def random_configs(
     *,
     fault_fraction: float = 0.5,
     faults: Sequence[FaultType] | None = None,
+    plant: Plant | None = None,
 ) -> list[BatchConfig]:
     """Batches with biological variability; a ``fault_fraction`` share carry one random fault.
 
     Faulty batches cycle through ``faults`` (default: every fault type) so that each type
-    occurs equally often.
+    occurs equally often. Most batches shift their temperature at a random time in the
+    ``plant``'s shift window (default: the bench's).
     """
+    shift_window_h = (plant or Plant()).control.shift_window_h
     if batches < 1:
         raise ValueError("batches must be at least 1")
     if not 0.0 <= fault_fraction <= 1.0:
@@ -64,7 +68,7 @@ def random_configs(
                 reactor_id=f"R{i % REACTORS + 1:02d}",
                 start=CAMPAIGN_START + (i // REACTORS) * TURNAROUND + timedelta(hours=3 * (i % REACTORS)),
                 fault=fault,
-                shift_h=float(rng.uniform(96, 144)) if rng.random() < 0.85 else None,
+                shift_h=float(rng.uniform(*shift_window_h)) if rng.random() < 0.85 else None,
                 initial=InitialCulture(
                     vcd=float(rng.uniform(0.3, 0.5)),
                     glucose=float(rng.uniform(5.5, 7.5)) / GLUCOSE_G_PER_MMOL,
@@ -83,18 +87,23 @@ def generate_frame(
     seed: int,
     *,
     days: float = 14.0,
-    sample_minutes: float = 5.0,
+    sample_minutes: float | None = None,
     samples: int | None = None,
     fault_fraction: float = 0.5,
     faults: Sequence[FaultType] | None = None,
     progress: bool = False,
+    plant: Plant | None = None,
 ) -> pd.DataFrame:
-    """A labelled dataset of ``batches`` random batches, deterministic by ``seed``.
+    """A labelled dataset of ``batches`` random batches of ``plant``, deterministic by ``seed``.
 
-    ``samples`` (readings per batch) overrides ``days``.
+    Canonical columns (:data:`CSV_COLUMNS`); ``plant.export.apply`` turns them into the
+    plant's own format. ``samples`` (readings per batch) overrides ``days``;
+    ``sample_minutes`` defaults to the plant's.
     """
-    configs = random_configs(batches, seed, fault_fraction=fault_fraction, faults=faults)
-    return simulate(configs, seed=seed, days=days, sample_minutes=sample_minutes, samples=samples, progress=progress)
+    configs = random_configs(batches, seed, fault_fraction=fault_fraction, faults=faults, plant=plant)
+    return simulate(
+        configs, seed=seed, days=days, sample_minutes=sample_minutes, samples=samples, progress=progress, plant=plant
+    )
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

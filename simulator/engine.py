@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 
 import numpy as np
 import pandas as pd
@@ -27,15 +28,9 @@ from tqdm import tqdm
 from simulator.control import DoCascade, PhControl
 from simulator.faults import Fault, FaultType
 from simulator.feeding import ExpertPolicy, FeedPolicy, Observation
-from simulator.frame import records_to_frame
-from simulator.parameters import (
-    GLUCOSE_G_PER_MMOL,
-    LACTATE_G_PER_MMOL,
-    Control,
-    InitialCulture,
-    Kinetics,
-    Vessel,
-)
+from simulator.frame import DECIMALS, records_to_frame
+from simulator.parameters import GLUCOSE_G_PER_MMOL, LACTATE_G_PER_MMOL, InitialCulture, Kinetics, Vessel
+from simulator.plant import Plant
 from simulator.process import Actuation, CultureState
 from simulator.schedule import FaultSchedule
 from simulator.sensors import Probes, SensorNoise
@@ -43,38 +38,37 @@ from simulator.sensors import Probes, SensorNoise
 FloatArray = NDArray[np.float64]
 Record = dict[str, object]
 
-#: Decimals kept per reading field: below sensor resolution, and stable across platforms.
-DECIMALS = {
-    "culture_h": 4,
-    "vcd": 3,
-    "viability": 2,
-    "glucose": 3,
-    "lactate": 3,
-    "do": 2,
-    "ph": 3,
-    "temperature": 2,
-    "agitation": 1,
-    "airflow": 4,
-    "feed_rate": 3,
-    "volume": 4,
-    "titer": 4,
-    "base_rate": 3,
-    "co2_flow": 3,
-}
+def effect_thresholds(vessel: Vessel) -> dict[FaultType, dict[str, float]]:
+    """When a faulty batch counts as deviating from its twin: per fault, the signal and the gap.
 
-#: When a faulty batch counts as deviating from its twin: per fault, the signal and the gap.
-EFFECT_THRESHOLDS: dict[FaultType, dict[str, float]] = {
-    FaultType.DO_DRIFT: {"do_error": 3.0},
-    FaultType.DO_STUCK: {},  # the frozen signal is abnormal from the first sample
-    FaultType.AERATION_LOSS: {"do_true": 3.0, "agitation": 5.0, "airflow": 0.01},
-    FaultType.AGITATOR_FAILURE: {"agitation": 5.0},
-    FaultType.PH_DRIFT: {"ph_error": 0.05},
-    FaultType.BASE_PUMP_FAILURE: {"ph_true": 0.05},
-    FaultType.TEMPERATURE_CONTROL_FAILURE: {"temperature": 0.3},
-    FaultType.MISSED_FEED: {"feed_rate": 0.1},
-    FaultType.OVERFEEDING: {"glucose": 1.0},
-    FaultType.CONTAMINATION: {"do_true": 3.0, "agitation": 5.0, "ph_true": 0.05, "glucose": 0.5},
-}
+    Gaps in concentrations, DO, pH and temperature hold at any scale; actuator gaps are
+    fractions of the plant's own ranges (on the bench: 5 rpm, 0.01 L/min, 0.1 mL/h).
+
+    >>> effect_thresholds(Vessel())[FaultType.AERATION_LOSS]
+    {'do_true': 3.0, 'agitation': 5.0, 'airflow': 0.01...}
+    """
+    agitation = 0.02 * vessel.agitation_max  # rpm, 2 % of top speed
+    airflow = 0.05 * vessel.airflow_max  # L/min, 5 % of the mass-flow controller's full scale
+    # The expert operator's feed is proportional to the broth volume (simulator.feeding).
+    feed_rate = 0.05 * vessel.initial_volume  # mL/h
+    return {
+        FaultType.DO_DRIFT: {"do_error": 3.0},
+        FaultType.DO_STUCK: {},  # the frozen signal is abnormal from the first sample
+        FaultType.AERATION_LOSS: {"do_true": 3.0, "agitation": agitation, "airflow": airflow},
+        FaultType.AGITATOR_FAILURE: {"agitation": agitation},
+        FaultType.PH_DRIFT: {"ph_error": 0.05},
+        FaultType.BASE_PUMP_FAILURE: {"ph_true": 0.05},
+        FaultType.TEMPERATURE_CONTROL_FAILURE: {"temperature": 0.3},
+        FaultType.MISSED_FEED: {"feed_rate": feed_rate},
+        FaultType.OVERFEEDING: {"glucose": 1.0},
+        FaultType.CONTAMINATION: {"do_true": 3.0, "agitation": agitation, "ph_true": 0.05, "glucose": 0.5},
+    }
+
+
+class ShiftTime(Enum):
+    """A batch's temperature shift time that the plant decides."""
+
+    PLANT_MIDPOINT = "the middle of the plant's shift window (Control.shift_window_h)"
 
 
 @dataclass(frozen=True)
@@ -85,7 +79,8 @@ class BatchConfig:
     reactor_id: str
     start: datetime
     fault: Fault | None = None
-    shift_h: float | None = 120.0  # temperature shift to Control.shift_temperature; None: none
+    # Culture hour of the temperature shift to Control.shift_temperature; None: no shift.
+    shift_h: float | ShiftTime | None = ShiftTime.PLANT_MIDPOINT
     initial: InitialCulture = field(default_factory=InitialCulture)
     mu_factor: float = 1.0
     q_o2_factor: float = 1.0
@@ -101,23 +96,27 @@ class Simulation:
         policy: FeedPolicy | None = None,
         *,
         seed: int = 0,
-        sample_minutes: float = 5.0,
+        sample_minutes: float | None = None,
         step_minutes: float = 1.0,
         kinetics: Kinetics | None = None,
-        vessel: Vessel | None = None,
-        control: Control | None = None,
+        plant: Plant | None = None,
         noise: SensorNoise | None = None,
     ) -> None:
+        """``sample_minutes`` defaults to the plant's sampling period; ``plant`` to the bench vessel."""
+        self.plant = plant or Plant()
+        sample_minutes = self.plant.sample_minutes if sample_minutes is None else sample_minutes
         if not configs:
             raise ValueError("nothing to simulate: no batch configured")
         if sample_minutes <= 0 or step_minutes <= 0:
             raise ValueError("sample and step periods must be positive")
         self.configs = list(configs)
+        self.sample_minutes = sample_minutes
         self.kinetics = kinetics or Kinetics()
-        self.vessel = vessel or Vessel()
-        self.control = control or Control()
+        self.vessel = self.plant.vessel
+        self.control = self.plant.control
         self.noise = noise or SensorNoise()
-        self.policy: FeedPolicy = policy or ExpertPolicy(seed=seed)
+        self.policy: FeedPolicy = policy or ExpertPolicy(seed=seed, control=self.control)
+        self._effect_thresholds = effect_thresholds(self.vessel)
         self._steps_per_sample = max(1, round(sample_minutes / step_minutes))
         self._dt = sample_minutes / 60.0 / self._steps_per_sample
         self._rng = np.random.default_rng(seed)
@@ -130,16 +129,17 @@ class Simulation:
         self._faulty = np.array(faulty, dtype=np.int64)
         column_configs = [self.configs[i] for i in self._source]
         self.faults = FaultSchedule.from_faults([c.fault for c in self.configs] + [None] * len(faulty))
-        self._shift_h = np.array([np.inf if c.shift_h is None else c.shift_h for c in column_configs])
+        self._shift_h = np.array([self._shift_time(c.shift_h) for c in column_configs])
         self.state = CultureState.initial(
             [c.initial for c in column_configs],
             self.vessel,
+            temperature=self.control.temperature,
             mu_factor=np.array([c.mu_factor for c in column_configs]),
             q_o2_factor=np.array([c.q_o2_factor for c in column_configs]),
             q_product_factor=np.array([c.q_product_factor for c in column_configs]),
         )
         self._do_loop = DoCascade(np.zeros(len(self._source)))
-        self._ph_loop = PhControl(np.zeros(len(self._source)))
+        self._ph_loop = PhControl.for_vessel(len(self._source), self.vessel)
         self._probes = Probes.start(self.state.do_percent(), self.state.ph)
         self._effective = np.zeros(n, dtype=bool)
         self.seq = 0
@@ -152,6 +152,13 @@ class Simulation:
         self._actual_feed = np.zeros(len(self._source))
         self._do_probe, self._ph_probe = self._probes.do.copy(), self._probes.ph.copy()
         self._readings = self._measure()
+
+    def _shift_time(self, shift_h: float | ShiftTime | None) -> float:
+        if shift_h is None:
+            return np.inf
+        if shift_h is ShiftTime.PLANT_MIDPOINT:
+            return self.control.shift_midpoint_h
+        return shift_h
 
     @property
     def batches(self) -> int:
@@ -183,8 +190,7 @@ class Simulation:
         feed = np.asarray(self.policy(obs), dtype=np.float64)
         if feed.shape != (len(self._source),) or not np.all(np.isfinite(feed)):
             raise ValueError(f"feed policy returned {feed!r}: expected {len(self._source)} finite rates")
-        feed = np.clip(feed, 0.0, self.control.max_feed_rate)
-        return np.where(self.state.volume >= self.vessel.max_volume, 0.0, feed)
+        return np.clip(feed, 0.0, self.control.max_feed_rate)
 
     def _step(self, t: float) -> FloatArray:
         """One integration step; returns the base actually pumped (mL/h)."""
@@ -197,10 +203,12 @@ class Simulation:
             do_probe, self.control.do_setpoint, self._dt, self.vessel, self.state.volume
         )
         self._agitation = np.where(now.of(FaultType.AGITATOR_FAILURE), agitation * (1.0 - f.magnitude), agitation)
+        # High-level interlock: a full vessel takes no more feed or base, checked every step.
+        full = self.state.volume >= self.vessel.max_volume
         base = np.where(
-            now.of(FaultType.BASE_PUMP_FAILURE), 0.0, self._ph_loop.update(ph_probe, self.control, self._dt)
+            now.of(FaultType.BASE_PUMP_FAILURE) | full, 0.0, self._ph_loop.update(ph_probe, self.control, self._dt)
         )
-        feed = np.where(now.of(FaultType.MISSED_FEED), 0.0, self._feed)
+        feed = np.where(now.of(FaultType.MISSED_FEED) | full, 0.0, self._feed)
         self._actual_feed = np.where(now.of(FaultType.OVERFEEDING), feed * f.magnitude, feed)
         starts = now.of(FaultType.CONTAMINATION) & (f.onset > t - self._dt)
         self.state.bacteria = np.where(starts, 1e-5 * np.abs(f.magnitude), self.state.bacteria)
@@ -234,7 +242,7 @@ class Simulation:
             "ph": self._ph_probe + noise.ph * z[5],
             "temperature": s.temperature + noise.temperature * z[6],
             "agitation": np.maximum(self._agitation + noise.agitation * z[7], 0.0),
-            "airflow": np.maximum(self._airflow + noise.airflow * z[8], 0.0),
+            "airflow": np.maximum(self._airflow + noise.airflow_full_scale * self.vessel.airflow_max * z[8], 0.0),
             "feed_rate": self._actual_feed.copy(),
             "volume": s.volume.copy(),
             "titer": s.titer.copy(),
@@ -268,7 +276,7 @@ class Simulation:
         }
         for k, batch in enumerate(a):
             kind = self.configs[batch].fault.kind
-            thresholds = EFFECT_THRESHOLDS[kind]
+            thresholds = self._effect_thresholds[kind]
             deviates = not thresholds or any(gaps[name][k] > limit for name, limit in thresholds.items())
             self._effective[batch] = active[batch] and (self._effective[batch] or deviates)
         self._effective &= active[: self.batches]
@@ -294,17 +302,19 @@ def simulate(
     *,
     seed: int = 0,
     days: float = 14.0,
-    sample_minutes: float = 5.0,
+    sample_minutes: float | None = None,
     samples: int | None = None,
     progress: bool = False,
+    plant: Plant | None = None,
 ) -> pd.DataFrame:
     """Simulate ``configs`` for ``days`` and return one row per reading (see ``frame.CSV_COLUMNS``).
 
     ``samples`` (readings per batch, the one at time zero included) overrides ``days``.
     ``policy`` decides the feed of all batches each sample (default: the expert operator).
+    ``plant`` (default: the bench vessel) also sets the default ``sample_minutes``.
     """
-    sim = Simulation(configs, policy, seed=seed, sample_minutes=sample_minutes)
-    steps = samples - 1 if samples is not None else round(days * 24 * 60 / sample_minutes)
+    sim = Simulation(configs, policy, seed=seed, sample_minutes=sample_minutes, plant=plant)
+    steps = samples - 1 if samples is not None else round(days * 24 * 60 / sim.sample_minutes)
     return records_to_frame(sim, _records(sim, steps, progress))
 
 

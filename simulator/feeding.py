@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from simulator.parameters import Control
+from simulator.parameters import Control, Vessel
 
 FloatArray = NDArray[np.float64]
 
@@ -89,8 +89,9 @@ class ExpertPolicy:
     Feeds from ``start_h`` (earlier if glucose falls below ``early_start_glucose``)
     what the culture needs: glucose demand estimated from VCD and volume plus a
     proportional correction towards ``target_glucose``;
-    holds back when lactate is high (overflow metabolism) or DO is low (cells
-    cannot use more substrate without oxygen). The operator revises the rate's
+    holds back when lactate is high (overflow metabolism) or DO is below
+    ``low_do_fraction`` of the set point (cells cannot use more substrate without
+    oxygen). The operator revises the rate's
     noise factor every ``revise_h`` hours (log-normal, ``noise`` sigma).
     """
 
@@ -99,6 +100,7 @@ class ExpertPolicy:
     start_h: float = 60.0
     early_start_glucose: float = 3.0  # g/L: a fast culture is fed before start_h
     lactate_limit: float = 2.0  # g/L above which feeding is held back (overflow metabolism)
+    low_do_fraction: float = 0.75  # of the DO set point, below which feeding is held back
     target_glucose: float = 4.0  # g/L, middle of the 2-6 g/L band (domain notes)
     uptake_per_cell: float = 0.009  # g glucose/h per (1e6 cells/mL x L), ~50 fmol/cell/h
     gain: float = 0.12  # 1/h
@@ -127,7 +129,8 @@ class ExpertPolicy:
         # Holding back only makes sense while glucose is plentiful; a short culture is fed regardless.
         # The weight fades in over 2 g/L so that noisy glucose readings do not toggle the feed.
         plenty = np.clip((obs.glucose - (self.target_glucose - 3.0)) / 2.0, 0.0, 1.0)
-        hold = np.clip(1.0 - 0.2 * (obs.lactate - self.lactate_limit), 0.6, 1.0) * np.clip(obs.do / 30.0, 0.5, 1.0)
+        low_do = self.low_do_fraction * self.control.do_setpoint
+        hold = np.clip(1.0 - 0.2 * (obs.lactate - self.lactate_limit), 0.6, 1.0) * np.clip(obs.do / low_do, 0.5, 1.0)
         rate *= 1.0 - plenty * (1.0 - hold)
         rate *= self._noise_factors(obs)
         rate[(obs.culture_h < self.start_h) & (obs.glucose > self.early_start_glucose)] = 0.0
@@ -140,7 +143,7 @@ class FixedSchedulePolicy:
 
     start_h: float = 60.0
     percent_per_day: float = 4.0
-    initial_volume: float = 2.0  # L
+    initial_volume: float = field(default_factory=lambda: Vessel().initial_volume)  # L, the bench's by default
 
     def __call__(self, obs: Observation) -> FloatArray:
         rate = self.percent_per_day / 100.0 * self.initial_volume * 1000.0 / 24.0

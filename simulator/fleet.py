@@ -14,18 +14,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from bioreactor.contract import Reading, Status, StatusState, encode
+from bioreactor.contract import Clock, Reading, Status, StatusState, encode
 from bioreactor.contract.topics import reading_topic, status_topic
 from bioreactor.mqtt import BrokerAddress, connect, make_client
 from bioreactor.publisher import OrderedPublisher
 from simulator.engine import BatchConfig, Record, Simulation
 from simulator.faults import Fault
+from simulator.plant import Plant
 
 #: Seconds to wait at the end for the broker to acknowledge what is in flight.
 _DRAIN_TIMEOUT_S = 30.0
@@ -33,15 +34,19 @@ _DRAIN_TIMEOUT_S = 30.0
 
 @dataclass(frozen=True)
 class FleetPlan:
-    """What to run: ``reactors`` batches starting now, with optional faults per reactor id."""
+    """What to run: ``reactors`` batches of ``plant`` starting now, with optional faults per reactor id.
+
+    ``sample_minutes`` defaults to the plant's sampling period.
+    """
 
     reactors: int = 3
     days: float = 14.0
-    sample_minutes: float = 5.0
+    sample_minutes: float | None = None
     seed: int = 0
     faults: tuple[tuple[str, Fault], ...] = ()
     batch_prefix: str = "FLEET"
     reactor_prefix: str = "R"
+    plant: Plant = field(default_factory=Plant)
 
     def configs(self, start: datetime) -> list[BatchConfig]:
         faults = dict(self.faults)
@@ -105,9 +110,13 @@ def publish_fleet(
     start: datetime | None = None,
 ) -> int:
     """Run the fleet to harvest (or Ctrl-C) and publish every reading; returns how many were published."""
-    sim = Simulation(plan.configs(start or datetime.now(UTC)), seed=plan.seed, sample_minutes=plan.sample_minutes)
-    publishers = {c.reactor_id: _connect_reactor(c, address) for c in sim.configs}
-    samples = round(plan.days * 24 * 60 / plan.sample_minutes)
+    sim = Simulation(
+        plan.configs(start or datetime.now(UTC)), seed=plan.seed, sample_minutes=plan.sample_minutes, plant=plan.plant
+    )
+    # Readings are stamped with simulated time: only at real-time speed is it the wall clock.
+    clock = Clock.LIVE if speed == 1.0 else Clock.REPLAY
+    publishers = {c.reactor_id: _connect_reactor(c, address, clock) for c in sim.configs}
+    samples = round(plan.days * 24 * 60 / sim.sample_minutes)
     pacer = Pacer(speed)
     published = 0
     never = threading.Event()  # publishing waits for the broker; Ctrl-C interrupts the wait
@@ -130,14 +139,16 @@ def publish_fleet(
     return published
 
 
-def _connect_reactor(config: BatchConfig, address: BrokerAddress) -> OrderedPublisher:
+def _connect_reactor(config: BatchConfig, address: BrokerAddress, clock: Clock) -> OrderedPublisher:
     topic = status_topic(config.reactor_id)
-    offline = Status(config.reactor_id, StatusState.OFFLINE, datetime.now(UTC), config.batch_id, "publisher lost")
+    offline = Status(
+        config.reactor_id, StatusState.OFFLINE, datetime.now(UTC), config.batch_id, "publisher lost", clock
+    )
     publisher = OrderedPublisher(make_client(f"sim-{config.batch_id}", persistent=False, will=(topic, encode(offline))))
 
     def announce() -> None:
         online = Status(
-            config.reactor_id, StatusState.ONLINE, datetime.now(UTC), config.batch_id, "simulated batch running"
+            config.reactor_id, StatusState.ONLINE, datetime.now(UTC), config.batch_id, "simulated batch running", clock
         )
         publisher.publish(topic, encode(online), None, retain=True)
 

@@ -9,17 +9,40 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bioreactor.contract import Reading
+from bioreactor.contract import Reading, field_names
 
 if TYPE_CHECKING:
     from simulator.engine import Record, Simulation
 
-#: Canonical CSV columns: the Reading fields (minus the schema version) and the two labels.
+#: Reading fields a CHO culture model has no use for: ``biomass`` is dry weight, for microbial processes.
+_NOT_SIMULATED = frozenset({"biomass", "fault", "fault_effective"})
+
+#: Canonical CSV columns: the Reading fields the simulator produces, then the two labels.
 CSV_COLUMNS: tuple[str, ...] = (
-    *(f for f in Reading.__dataclass_fields__ if f not in ("schema", "fault", "fault_effective")),
+    *(f for f in field_names(Reading) if f not in _NOT_SIMULATED),
     "fault",
     "fault_effective",
 )
+
+
+#: Decimals kept per reading field: below sensor resolution, and stable across platforms.
+DECIMALS = {
+    "culture_h": 4,
+    "vcd": 3,
+    "viability": 2,
+    "glucose": 3,
+    "lactate": 3,
+    "do": 2,
+    "ph": 3,
+    "temperature": 2,
+    "agitation": 1,
+    "airflow": 4,
+    "feed_rate": 3,
+    "volume": 4,
+    "titer": 4,
+    "base_rate": 3,
+    "co2_flow": 3,
+}
 
 
 def records_to_frame(sim: Simulation, records: Iterable[Record]) -> pd.DataFrame:

@@ -59,10 +59,15 @@ class Kinetics:
 
 @dataclass(frozen=True, slots=True)
 class Vessel:
-    """A 5 L bench bioreactor (2 L start) with one pitched-blade impeller and a microsparger."""
+    """A 5 L bench bioreactor (2 L start) with one pitched-blade impeller and a microsparger.
 
-    initial_volume: float = 2.0  # L
+    Aeration rates are in vvm of the initial working volume, the volume the gas
+    mass-flow controller is sized for; the airflow in L/min is ``vvm * initial_volume``.
+    """
+
+    initial_volume: float = 2.0  # L at inoculation
     max_volume: float = 4.0  # L: 80 % of a 5 L vessel, room to double the starting volume
+    total_volume: float = 5.0  # L, the vessel's nominal size
     impeller_diameter: float = 0.06  # m
     vessel_diameter: float = 0.13  # m
     power_number: float = 1.5  # pitched blade
@@ -77,6 +82,28 @@ class Vessel:
     agitation_max: float = 250.0  # rpm
     airflow_min_vvm: float = 0.01
     airflow_max_vvm: float = 0.1
+    # Time constant of the jacket loop: a healthy bench loop reaches its set point within ~20 min.
+    thermal_time_constant_h: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.initial_volume < self.max_volume <= self.total_volume:
+            raise ValueError(
+                f"volumes must satisfy 0 < initial ({self.initial_volume:g} L) < max ({self.max_volume:g} L)"
+                f" <= total ({self.total_volume:g} L)"
+            )
+        if not 0 < self.impeller_diameter < self.vessel_diameter:
+            raise ValueError("the impeller must be narrower than the vessel")
+        if not 0 <= self.agitation_min < self.agitation_max:
+            raise ValueError("agitation range must satisfy 0 <= min < max")
+        if not 0 < self.airflow_min_vvm < self.airflow_max_vvm:
+            raise ValueError("airflow range must satisfy 0 < min < max (vvm)")
+        if self.thermal_time_constant_h <= 0:
+            raise ValueError("thermal_time_constant_h must be positive")
+
+    @property
+    def airflow_max(self) -> float:
+        """Full scale of the air mass-flow controller, L/min."""
+        return self.airflow_max_vvm * self.initial_volume
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +115,36 @@ class Control:
     ph_deadband: float = 0.05
     temperature: float = 37.0  # °C
     shift_temperature: float = 33.0  # °C
+    # Culture hours within which a batch's temperature shift falls (domain notes: day 4-7).
+    shift_window_h: tuple[float, float] = (96.0, 144.0)
     base_concentration: float = 1000.0  # mM NaHCO3-equivalent (1 M)
     base_max_rate: float = 6.0  # mL/h
     max_co2_fraction: float = 0.10
     # A concentrated feed (glucose stocks of 250-450 g/L are common) keeps a 30e6 cells/mL culture
     # from filling the vessel before harvest.
-    feed_glucose: float = 250.0 / GLUCOSE_G_PER_MMOL  # mM (250 g/L concentrate)
+    feed_glucose_g_per_l: float = 250.0
     feed_glutamine: float = 100.0  # mM
     max_feed_rate: float = 12.0  # mL/h
+
+    def __post_init__(self) -> None:
+        low, high = self.shift_window_h
+        if not 0 <= low <= high:
+            raise ValueError(f"shift_window_h must be (earliest, latest) culture hours, got {self.shift_window_h}")
+        if self.ph_deadband < 0 or self.base_max_rate <= 0 or self.max_feed_rate <= 0:
+            raise ValueError("pH deadband must be >= 0 and pump maxima positive")
+        if self.feed_glucose_g_per_l <= 0:
+            raise ValueError("feed_glucose_g_per_l must be positive")
+
+    @property
+    def feed_glucose(self) -> float:
+        """Glucose in the feed concentrate, mM."""
+        return self.feed_glucose_g_per_l / GLUCOSE_G_PER_MMOL
+
+    @property
+    def shift_midpoint_h(self) -> float:
+        """The middle of the shift window: when a batch without its own shift time shifts."""
+        low, high = self.shift_window_h
+        return (low + high) / 2.0
 
 
 @dataclass(frozen=True, slots=True)

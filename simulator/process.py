@@ -77,6 +77,8 @@ class CultureState:
         cls,
         start: list[InitialCulture],
         vessel: Vessel,
+        *,
+        temperature: float,
         mu_factor: FloatArray,
         q_o2_factor: FloatArray,
         q_product_factor: FloatArray,
@@ -98,7 +100,7 @@ class CultureState:
             bicarbonate=arr("bicarbonate"),
             co2=co2,
             oxygen=np.full(n, vessel.o2_saturation_37c),
-            temperature=np.full(n, 37.0),
+            temperature=np.full(n, temperature),
             volume=np.full(n, vessel.initial_volume),
             titer=np.zeros(n),
             bacteria=np.zeros(n),
@@ -141,9 +143,9 @@ class CultureState:
         control: Control,
     ) -> None:
         """One explicit Euler step of ``dt`` hours."""
-        # Temperature: a healthy jacket loop reaches its set point within ~20 min.
+        # Temperature: a healthy jacket loop approaches its set point with the vessel's time constant.
         failed = act.temperature_drift != 0.0
-        relax = (temperature_setpoint - self.temperature) * (1.0 - np.exp(-dt / 0.3))
+        relax = (temperature_setpoint - self.temperature) * (1.0 - np.exp(-dt / vessel.thermal_time_constant_h))
         self.temperature = np.minimum(
             np.maximum(np.where(failed, self.temperature + act.temperature_drift * dt, self.temperature + relax), 20.0),
             42.0,

@@ -31,11 +31,12 @@ from typing import TextIO
 from tqdm import tqdm
 
 from bioreactor.columns import ColumnMap
-from bioreactor.contract import DeadLetter, Reading, Status, StatusState, encode
+from bioreactor.contract import Clock, DeadLetter, Reading, Status, StatusState, encode
 from bioreactor.contract.topics import DEAD_LETTER, reading_topic, status_topic
 from bioreactor.csvio import CsvReadings, Row, RowError
 from bioreactor.mqtt import DEFAULT_BROKER, BrokerAddress, connect, make_client
 from bioreactor.publisher import OrderedPublisher
+from bioreactor.signals import set_from_handler
 
 __all__ = ["DEFAULT_SPEED", "SOURCE", "ReplaySummary", "replay", "replay_file"]
 
@@ -63,7 +64,7 @@ def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        stop.set()
+        set_from_handler(stop)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -73,7 +74,8 @@ def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
 
 
 def _status(state: StatusState, batch_id: str | None, detail: str) -> bytes:
-    return encode(Status(SOURCE, state, datetime.now(UTC), batch_id=batch_id, detail=detail))
+    # A replay streams the file's own timestamps, historical or not: its clock is not the wall clock.
+    return encode(Status(SOURCE, state, datetime.now(UTC), batch_id=batch_id, detail=detail, clock=Clock.REPLAY))
 
 
 @dataclass
@@ -206,7 +208,10 @@ def replay(
 def _dead_letter(label: str, error: RowError) -> bytes:
     # A row whose reactor is known is filed under the topic it was meant for.
     topic = reading_topic(error.reactor_id) if error.reactor_id else f"file:{label}"
-    letter = DeadLetter(topic, error.text, f"{label}: {error}", SOURCE, datetime.now(UTC))
+    letter = DeadLetter(
+        topic=topic, payload=error.text, size=len(error.text.encode()), reason=f"{label}: {error}", source=SOURCE,
+        timestamp=datetime.now(UTC),
+    )
     return encode(letter)
 
 

@@ -32,7 +32,8 @@ class SensorNoise:
     ph: float = 0.01  # glass electrode +/-0.02
     temperature: float = 0.05  # °C, RTD +/-0.1
     agitation: float = 0.5  # rpm
-    airflow: float = 0.002  # L/min, 1 % of a 0.2 L/min mass-flow controller
+    # Mass-flow controller: +/-1 % of its full scale (domain notes), which grows with the vessel.
+    airflow_full_scale: float = 0.01  # fraction of Vessel.airflow_max
 
 
 @dataclass

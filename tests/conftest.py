@@ -1,13 +1,19 @@
 """Fixtures shared by the test suite.
 
+Every broker a test talks to is a Mosquitto of the suite's own, started from a
+temporary configuration on a free port and stopped by its PID: tests never use
+the machine's broker, so they neither see nor leave anyone else's messages.
+
 ``broker``
-    Session-wide :class:`~bioreactor.mqtt.BrokerAddress` of a real Mosquitto:
-    the machine's at 127.0.0.1:1883 when it answers, else a private one started
-    for the session. Tests share it, so each must use its own reactor ids or
-    topics (e.g. with ``uuid4``) and clear the retained messages it leaves.
+    Module-wide :class:`~bioreactor.mqtt.BrokerAddress` of a private Mosquitto.
+    Tests of one module share it, so each uses its own reactor ids or topics.
 ``private_broker``
     A started :class:`~bioreactor.broker.Mosquitto` of one test's own, with
     persistence in a temporary directory, for tests that restart the broker.
+
+Every test, and every command a test starts, signs and verifies feed-rate models
+with a key of the session's own (``BIOREACTOR_MODEL_KEY_FILE``), never the
+user's key in ``~/.config``.
 """
 
 from __future__ import annotations
@@ -18,16 +24,20 @@ from pathlib import Path
 import pytest
 
 from bioreactor.broker import Mosquitto
-from bioreactor.mqtt import DEFAULT_BROKER, BrokerAddress, broker_answers
+from bioreactor.mqtt import BrokerAddress
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
+def _model_signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A model-signing key for this session, inherited by the commands tests start."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BIOREACTOR_MODEL_KEY_FILE", str(tmp_path_factory.mktemp("signing") / "model-signing.key"))
+        yield
+
+
+@pytest.fixture(scope="module")
 def broker() -> Iterator[BrokerAddress]:
-    """The address of a running Mosquitto shared by the whole session."""
-    address = BrokerAddress.parse(DEFAULT_BROKER)
-    if broker_answers(address):
-        yield address
-        return
+    """The address of a Mosquitto started for this test module."""
     with Mosquitto() as private:
         yield private.address
 

@@ -1,20 +1,31 @@
-"""Shared helpers of the monitor service tests: plausible readings and an MQTT collector."""
+"""Shared helpers of the monitor service tests: plausible readings, the offline expectation,
+an MQTT collector and publishers, and `bioreactor monitor` processes."""
 
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 
-from bioreactor.contract import Reading, encode, topics
+from bioreactor.contract import AlarmEvent, Reading, encode, replace, topics
 from bioreactor.mqtt import BrokerAddress, connect, disconnect, make_client
 from bioreactor.publisher import OrderedPublisher
+
+if TYPE_CHECKING:
+    from monitor.engine import MonitorEngine
+
+#: The `bioreactor` command of this interpreter's environment.
+BIOREACTOR = Path(sys.executable).parent / "bioreactor"
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 SAMPLE = timedelta(minutes=5)
@@ -51,18 +62,79 @@ def starving(reactor_id: str, count: int, crash_at: int, batch_id: str = "B1") -
     return [reading(reactor_id, seq, batch_id, glucose=0.2 if seq >= crash_at else 4.5) for seq in range(count)]
 
 
-def fleet(reactors: int, count: int, crash_at: int) -> list[Reading]:
-    """Interleaved readings of several reactors (time order), each starving from ``crash_at``."""
-    streams = [starving(f"R{i + 1:02d}", count, crash_at + 3 * i) for i in range(reactors)]
+def fleet(reactors: int, count: int, crash_at: int, prefix: str = "R") -> list[Reading]:
+    """Interleaved readings of several reactors (time order), the n-th (from 0) starving from
+    ``crash_at + 3n``; reactors are ``<prefix>01``, ``<prefix>02``..."""
+    streams = [starving(f"{prefix}{i + 1:02d}", count, crash_at + 3 * i) for i in range(reactors)]
     return [r for group in zip(*streams, strict=True) for r in group]
 
 
+#: An alarm event as the tests compare them: alarm id, state, message.
+EventKey = tuple[str, str, str]
+
+
+def event_key(event: AlarmEvent) -> EventKey:
+    return (event.alarm_id, event.state.value, event.message)
+
+
+def make_engine() -> MonitorEngine:
+    """An engine as `bioreactor monitor` runs it without options (default profile)."""
+    from monitor.engine import MonitorEngine  # noqa: PLC0415 - most tests using these helpers need no engine
+
+    return MonitorEngine(_default_config())
+
+
+@functools.cache
+def _default_config() -> Any:
+    from monitor.run import monitor_config  # noqa: PLC0415
+
+    return monitor_config(None, None)
+
+
+def offline_events(readings: list[Reading], *, end_batches: bool = False) -> list[EventKey]:
+    """The alarm events of the engine run offline, uninterrupted, over ``readings`` in order, sorted.
+
+    With ``end_batches``, each reactor's batch then ends, as its publisher's end-of-stream
+    status ends it for the service (what is still active clears).
+    """
+    engine = make_engine()
+    events = [e for r in readings for e in engine.process(r).events]
+    if end_batches:
+        last = {r.reactor_id: r.batch_id for r in readings}
+        events += [e for reactor, batch in sorted(last.items()) for e in engine.end_batch(reactor, batch).events]
+    return sorted(event_key(e) for e in events)
+
+
 def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it holds. An error inside it (a store read while being written,
+    a message not there yet) counts as "not yet", so a race cannot fail a test; the last one
+    is reported on time-out."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    last_error: Exception | None = None
+    while True:
+        try:
+            if predicate():
+                return
+        except Exception as err:
+            last_error = err
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}")
         time.sleep(0.05)
+
+
+def start_monitor(
+    address: BrokerAddress, historian: str | Path, client_id: str, log: Path, *options: str
+) -> subprocess.Popen[bytes]:
+    """A `bioreactor monitor` process; its output is appended to ``log``."""
+    command = [
+        str(BIOREACTOR), "monitor", "--broker", str(address),
+        "--historian", str(historian), "--client-id", client_id, *options,
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
 
 
 class Collector:
@@ -113,6 +185,10 @@ class Publisher:
     def send(self, topic: str, payload: bytes) -> None:
         self._publisher.publish(topic, payload, self._never)
 
+    def send_retained(self, topic: str, payload: bytes) -> None:
+        """Publish retained; an empty payload clears what the broker retains on ``topic``."""
+        self._publisher.publish(topic, payload, self._never, retain=True)
+
     def readings(self, readings: Iterable[Reading]) -> None:
         for r in readings:
             self.send(topics.reading_topic(r.reactor_id), encode(r))
@@ -129,3 +205,38 @@ class Publisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PacedPublisher:
+    """Publishes readings from a thread, a little at a time, like a live fleet.
+
+    With ``hold_at``, it stops after that many readings until :meth:`resume`, so a test
+    can crash or restart something while part of the stream is still to come.
+    """
+
+    def __init__(self, address: BrokerAddress, readings: list[Reading], pause_s: float,
+                 hold_at: int | None = None) -> None:
+        self.readings = readings
+        self.pause_s = pause_s
+        self.hold_at = len(readings) if hold_at is None else hold_at
+        self.sent = 0
+        self._resumed = threading.Event()
+        self._publisher = Publisher(address)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for i, r in enumerate(self.readings):
+            if i == self.hold_at:
+                self._resumed.wait()
+            self._publisher.readings([r])
+            self.sent += 1
+            time.sleep(self.pause_s)
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    def finish(self) -> None:
+        self.resume()
+        self._thread.join()
+        self._publisher.close()

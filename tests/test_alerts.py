@@ -7,13 +7,12 @@ import subprocess
 import sys
 import threading
 import uuid
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from bioreactor.contract import AlarmEvent, AlarmState, Severity, decode, encode, topics
+from bioreactor.contract import AlarmEvent, AlarmState, Severity, decode, encode, replace, topics
 from monitor.alerts import AlertFilter, AlertTail, WebhookSender, format_alarm
 from tests.monitor_helpers import START, Publisher, wait_until
 

@@ -6,6 +6,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from bioreactor.cli import app
+from bioreactor.contract import to_dict
 from monitor.analyze import EVENT_COLUMNS, analyze_csv, summary_text
 from monitor.checks.base import reading_at
 from monitor.config import MonitorConfig
@@ -18,7 +19,7 @@ def write_csv(path):
     rows = []
     for i in range(40):
         r = reading_at(T0 + timedelta(minutes=5 * i), seq=i, glucose=0.3 if i >= 10 else 4.0)
-        row = {k: getattr(r, k) for k in r.__dataclass_fields__ if k not in ("schema", "fault", "fault_effective")}
+        row = {k: v for k, v in to_dict(r).items() if k != "schema"}
         row["timestamp"] = r.timestamp.isoformat()
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -33,16 +34,17 @@ def test_analyze_gives_events_and_counts_rejections(tmp_path):
     checks = {e.check for e in analysis.events}
     assert {"limit_low_low", "limit_low"} <= checks
     summary = analysis.batches[("R01", "B001")]
-    assert summary.rows == 41 and sum(summary.rejected.values()) == 1
+    assert summary.rows == 41 and sum(summary.refused.values()) == 1
     text = summary_text(analysis)
-    assert "R01 B001: 41 rows, 1 rejected" in text and "out of order" in text
+    assert "R01 B001: 41 rows, 1 refused" in text and "out of order" in text
 
 
 def test_cli_writes_the_events_file(tmp_path):
     path, out = tmp_path / "run.csv", tmp_path / "events.csv"
     write_csv(path)
     config = tmp_path / "monitor.toml"
-    config.write_text('[alarms]\ndisabled = ["multivariate"]\n')
+    # The default profile learns no glucose low limit from its reference batches; name one.
+    config.write_text('[alarms]\ndisabled = ["multivariate"]\n[limits.glucose]\nlow_low = 0.5\nlow = 1.0\n')
     result = CliRunner().invoke(app, ["analyze", str(path), "--out", str(out), "--config", str(config)])
     assert result.exit_code == 0, result.output
     events = pd.read_csv(out)

@@ -43,10 +43,10 @@ def test_bridge_feeds_the_state_and_publishes_acknowledgements(private_broker):
             wait_until(lambda: latest(state, reactor).seq == 7, what="all readings")
             assert [r.seq for r in state.readings_since(reactor).items] == [3, 4, 5, 6, 7]
 
-            with Collector(broker, t.ack_topic(reactor)) as acks:
+            with Collector(broker, t.ack_topic(reactor, "ana")) as acks:
                 sent = bridge.acknowledge(reactor, raised.alarm_id, " ana ", "checked the pump")
-                wait_until(lambda: acks.payloads(t.ack_topic(reactor)), what="the acknowledgement")
-                received = decode(Acknowledgement, acks.payloads(t.ack_topic(reactor))[0])
+                wait_until(lambda: acks.payloads(t.ack_topic(reactor, "ana")), what="the acknowledgement")
+                received = decode(Acknowledgement, acks.payloads(t.ack_topic(reactor, "ana"))[0])
             assert received == sent and (received.user, received.comment) == ("ana", "checked the pump")
             with pytest.raises(ValueError, match="name"):
                 bridge.acknowledge(reactor, raised.alarm_id, "  ")

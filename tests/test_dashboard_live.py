@@ -40,7 +40,7 @@ def fleet():
 
 
 def test_refresh_shows_fleet_plots_and_alarms(fleet):
-    page = LivePage(fleet, Recorder(), "mqtt://broker:1883")
+    page = LivePage(fleet, Recorder(), "mqtt://broker")
     page.refresh()
     assert page.reactor.options == ["R1", "R2"] and page.reactor.value == "R1"
     assert 'data-reactor="R1"' in page.overview.object and 'data-reactor="R2"' in page.overview.object

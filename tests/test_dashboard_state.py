@@ -1,11 +1,10 @@
 """The dashboard's fleet state, fed with contract messages exactly as the MQTT bridge feeds it."""
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from bioreactor.contract import AlarmState, Severity, StatusState, encode
+from bioreactor.contract import AlarmState, Severity, StatusState, encode, replace
 from bioreactor.contract import topics as t
 from dashboards.state import Cursor, FleetState
 from tests.dashboard_helpers import START, active, alarm, latest, reading, recommendation, status, status_of, view_of
@@ -124,7 +123,7 @@ def test_recent_events_are_bounded():
     [
         (t.reading_topic("R1"), b"{not json"),
         (t.reading_topic("R1"), b'{"schema": 1}'),
-        (t.reading_topic("R1"), encode(reading("R1")).replace(b'"ph":7.0', b'"ph":42.0')),
+        (t.reading_topic("R1"), encode(reading("R1")).replace(b'"ph":7.0', b'"ph":"high"')),
         (t.reading_topic("R1"), encode(reading("R2"))),  # payload of another reactor
         (t.alarm_topic("R1"), b'{"alarm_id": 3}'),
         (t.active_alarms_topic("R1"), encode(active("R1", alarm("R9")))),
@@ -145,7 +144,8 @@ def test_malformed_payloads_are_counted_and_change_nothing(topic, payload):
 
 def test_topics_the_dashboard_does_not_show_are_ignored_without_counting():
     state = FleetState()
-    for topic in (t.ack_topic("R1"), t.DEAD_LETTER, t.MONITOR_METRICS, "bioreactor/_x/reading", "other/R1/reading"):
+    ignored = (t.ack_topic("R1", "ana"), t.DEAD_LETTER, t.MONITOR_METRICS, "bioreactor/_x/reading", "other/R1/reading")
+    for topic in ignored:
         state.apply(topic, b"anything")
     assert state.malformed == 0 and state.reactors() == []
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from monitor.config import MonitorConfig
 from monitor.detection import Evaluation, evaluate, table
 from simulator.engine import BatchConfig, simulate
 from simulator.faults import Fault, FaultType
@@ -25,7 +26,7 @@ def evaluation() -> Evaluation:
         for i, fault in enumerate([None, None, *FAULTS])
     ]
     frame = simulate(configs, seed=5, days=5.0)
-    return evaluate(frame, jobs=1)
+    return evaluate(frame, MonitorConfig.default(), jobs=1)
 
 
 @pytest.mark.slow

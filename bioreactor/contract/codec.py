@@ -1,25 +1,73 @@
-"""Validating conversion between payload dataclasses and JSON.
+"""Validating conversion between payload structs and JSON, with explicit limits.
 
-The rules come from the dataclass itself: its type hints say what a field must
-be, and ``field(metadata=...)`` adds a unit and a plausible range. Errors name
-the field and the reason, so a dead letter says exactly what was wrong.
+Payloads are ``msgspec`` structs (:mod:`bioreactor.contract.payloads`): their type
+annotations say what a field must be, and ``msgspec.Meta`` adds bounds and the
+unit. Decoding is done by msgspec in C, so the checks cost microseconds. Every
+failure becomes a :class:`ContractError` that names the field and the reason, so
+a dead letter says exactly what was wrong.
+
+Limits (what a network can send, see :data:`LIMITS`): payload size, nesting
+depth, string lengths and number magnitudes are bounded, timestamps must carry a
+time zone and fall within :data:`EARLIEST`-:data:`LATEST`. Values that decode
+but lie outside an *instrument's* range are not a contract matter: the monitor
+raises a "bad value" alarm for them (``monitor.instruments``).
+
+>>> from bioreactor.contract.payloads import Acknowledgement
+>>> decode(Acknowledgement, b'{"alarm_id": "A1", "timestamp": "2026-01-01T00:00:00Z"}').alarm_id
+'A1'
+>>> decode(Acknowledgement, b'{"alarm_id": "A1", "timestamp": "2026-01-01T00:00:00"}')
+Traceback (most recent call last):
+...
+bioreactor.contract.codec.ContractError: field 'timestamp': expected `datetime` with a timezone component
+>>> decode(Acknowledgement, b'[' * 100 + b']' * 100)
+Traceback (most recent call last):
+...
+bioreactor.contract.codec.ContractError: nested 100 levels deep (at most 16)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-import types
-import typing
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from functools import cache
 from typing import Any, TypeVar
+
+import msgspec
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+#: The version every payload carries as ``"schema"``; another version is refused.
+SCHEMA_VERSION = 2
+
+#: Timestamps outside [EARLIEST, LATEST) are refused: older data cannot come from a
+#: live culture or a digital historian, later ones overflow date arithmetic.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+#: Largest magnitude of any measured number: 200 m³ is 2e5 L and 1e7 mL/h of feed; far
+#: beyond that a number is garbage, and bounding it keeps arithmetic finite.
+MAGNITUDE = 1e9
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the codec accepts before any field is looked at.
+
+    Attributes
+    ----------
+    max_bytes
+        Largest payload. Mosquitto's ``message_size_limit`` should be at least this.
+    max_depth
+        Deepest nesting of JSON arrays and objects (a reading is 1 deep).
+    """
+
+    max_bytes: int = 64 * 1024
+    max_depth: int = 16
+
+
+LIMITS = Limits()
 
 
 class ContractError(ValueError):
@@ -35,172 +83,274 @@ class ContractError(ValueError):
         self.reason = reason
 
 
-def quantity(unit: str, low: float | None = None, high: float | None = None, **kwargs: Any) -> Any:
-    """A dataclass field carrying a physical unit and a plausible range ``[low, high]``."""
-    return dataclasses.field(metadata={"unit": unit, "low": low, "high": high}, **kwargs)
+def quantity(unit: str, low: float = -MAGNITUDE, high: float = MAGNITUDE) -> msgspec.Meta:
+    """The bounds and unit of a numeric field: ``Annotated[float, quantity("g/L")]``.
+
+    >>> quantity("g/L").extra
+    {'unit': 'g/L'}
+    """
+    return msgspec.Meta(ge=low, le=high, extra={"unit": unit})
+
+
+def text(max_length: int, pattern: str = r"^[^\x00-\x1f\x7f]*$") -> msgspec.Meta:
+    """The bounds of a string field: ``Annotated[str, text(128)]``.
+
+    By default no control characters: they have no business in ids and messages and
+    corrupt logs and terminals.
+    """
+    return msgspec.Meta(min_length=1, max_length=max_length, pattern=pattern)
+
+
+def check_timestamp(value: datetime, field: str = "timestamp") -> datetime:
+    """``value`` in UTC, refused (``ContractError``) outside [EARLIEST, LATEST).
+
+    >>> check_timestamp(datetime(2026, 1, 1, 1, tzinfo=UTC)).isoformat()
+    '2026-01-01T01:00:00+00:00'
+    """
+    if value.tzinfo is None:
+        raise ContractError(field, "timestamp has no time zone (expected UTC, e.g. ...Z)")
+    # Compare before converting: a year-1 time with a positive offset underflows astimezone().
+    if not EARLIEST <= value < LATEST:
+        raise ContractError(field, f"{value.isoformat()} is outside {EARLIEST.year}-{LATEST.year - 1}")
+    return value.astimezone(UTC)
 
 
 def format_timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z`` suffix and millisecond precision."""
+    """ISO 8601 in UTC with a ``Z`` suffix and millisecond precision.
+
+    >>> format_timestamp(datetime(2026, 3, 1, 12, tzinfo=UTC))
+    '2026-03-01T12:00:00.000Z'
+    """
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_timestamp(value: object, field: str = "timestamp") -> datetime:
-    """Parse an ISO 8601 timestamp that carries a time zone; return it in UTC."""
+    """Parse an ISO 8601 timestamp that carries a time zone; return it in UTC.
+
+    >>> parse_timestamp("2026-03-01T13:00:00+01:00").isoformat()
+    '2026-03-01T12:00:00+00:00'
+    """
     if isinstance(value, datetime):
         parsed = value
-    elif isinstance(value, str):
+    elif isinstance(value, str) and len(value) <= 64:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise ContractError(field, f"not an ISO 8601 timestamp: {value!r}") from None
     else:
         raise ContractError(field, f"must be an ISO 8601 string, got {type(value).__name__}")
-    if parsed.tzinfo is None:
-        raise ContractError(field, f"timestamp has no time zone (expected UTC, e.g. ...Z): {value!r}")
-    return parsed.astimezone(UTC)
+    return check_timestamp(parsed, field)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _FieldRule:
-    name: str
-    hint: Any
-    optional: bool
-    metadata: typing.Mapping[str, Any]
+_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
+_OWN = re.compile(r"^field '([^']*)': (.*)$", re.DOTALL)
+# A JSON string (skipped, so brackets inside text do not count) or a bracket.
+_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-@cache
-def _rules(cls: Any) -> tuple[_FieldRule, ...]:
-    """How to validate each field of ``cls``: computed once per class, since decoding is hot."""
-    hints = typing.get_type_hints(cls)
-    rules = []
-    for f in dataclasses.fields(cls):
-        hint, optional = _unwrap_optional(hints[f.name])
-        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        rules.append(_FieldRule(f.name, hint, optional or has_default, f.metadata))
-    return tuple(rules)
+def _contract_error(err: msgspec.MsgspecError) -> ContractError:
+    """msgspec's message ("Expected `int`, got `str` - at `$.seq`") as a field-named error."""
+    message = str(err)
+    own = _OWN.match(message)  # raised by a payload's own __post_init__
+    if own:
+        return ContractError(own.group(1), own.group(2))
+    match = _PATH.search(message)
+    field = match.group(1) if match else ""
+    reason = message[: match.start()] if match else message
+    missing = _MISSING.search(reason)
+    if missing:
+        field = f"{field}.{missing.group(1)}" if field else missing.group(1)
+        reason = "is required"
+    elif field == "schema":
+        version = reason.removeprefix("Invalid value ")
+        reason = f"{version} is not a supported schema version (expected {SCHEMA_VERSION})"
+    elif not isinstance(err, msgspec.ValidationError):  # the bytes are not JSON at all
+        reason = f"malformed JSON: {reason.removeprefix('JSON is malformed: ')}"
+    return ContractError(field, reason[:1].lower() + reason[1:])
 
 
-def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(hint)) == 2:
-            return args[0], True
-    return hint, False
+def _depth(payload: bytes) -> int:
+    """The deepest nesting of JSON arrays and objects (brackets inside strings do not count).
 
-
-def _check_range(name: str, value: float, meta: typing.Mapping[str, Any]) -> None:
-    low, high, unit = meta.get("low"), meta.get("high"), meta.get("unit", "")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ContractError(name, f"{value:g} {unit} is outside the plausible range [{low}, {high}]")
-
-
-def _decode_value(name: str, hint: Any, raw: object, meta: typing.Mapping[str, Any]) -> Any:
-    if hint is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise ContractError(name, f"must be a number, got {raw!r}")
-        value = float(raw)
-        if not math.isfinite(value):
-            raise ContractError(name, f"must be a finite number, got {raw!r}")
-        _check_range(name, value, meta)
-        return value
-    if hint is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            if isinstance(raw, float) and raw.is_integer():
-                raw = int(raw)
-            else:
-                raise ContractError(name, f"must be an integer, got {raw!r}")
-        _check_range(name, raw, meta)
-        return raw
-    if hint is str:
-        if not isinstance(raw, str) or not raw:
-            raise ContractError(name, f"must be a non-empty string, got {raw!r}")
-        return raw
-    if hint is datetime:
-        return parse_timestamp(raw, name)
-    if isinstance(hint, type) and issubclass(hint, StrEnum):
-        allowed = [m.value for m in hint]
-        if raw not in allowed:
-            raise ContractError(name, f"must be one of {', '.join(allowed)}, got {raw!r}")
-        return hint(raw)
-    if typing.get_origin(hint) is tuple:
-        (item_hint, _) = typing.get_args(hint)
-        if not isinstance(raw, list | tuple):
-            raise ContractError(name, f"must be a list, got {type(raw).__name__}")
-        return tuple(_decode_value(f"{name}[{i}]", item_hint, x, {}) for i, x in enumerate(raw))
-    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        if not isinstance(raw, dict):
-            raise ContractError(name, f"must be an object, got {type(raw).__name__}")
-        try:
-            return from_dict(hint, raw)
-        except ContractError as err:
-            raise ContractError(f"{name}.{err.field}", err.reason) from None
-    raise TypeError(f"unsupported field type {hint!r} for {name}")  # a bug in the contract
-
-
-def from_dict(cls: type[T], data: typing.Mapping[str, Any]) -> T:
-    """Build and validate a payload dataclass from a decoded JSON object.
-
-    Unknown keys are ignored so that newer publishers can add optional fields;
-    a different ``schema`` version is refused.
+    >>> _depth(b'{"a": [1, {"b": "[[["}]}')
+    3
     """
-    if not isinstance(data, typing.Mapping):
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(payload):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+class _Token(str):
+    """A ``NaN``/``Infinity`` token found by the standard parser."""
+
+
+def _non_finite(data: bytes) -> ContractError | None:
+    """The field holding a ``NaN``/``Infinity`` token, which JSON does not allow.
+
+    Only called for a payload msgspec found malformed, which is already bounded in
+    size and depth, so the slower standard parser is safe here.
+    """
+    try:
+        parsed = json.loads(data, parse_constant=_Token)
+    except (ValueError, RecursionError):
+        return None
+    pending: list[tuple[str, Any]] = [("", parsed)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, _Token):
+            return ContractError(path, f"must be a finite number, got {str(value)!r}")
+        if isinstance(value, dict):
+            pending += [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            pending += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    return None
+
+
+class Codec:
+    """Decoders and an encoder built once, with the :class:`Limits` applied before decoding.
+
+    >>> from bioreactor.contract.payloads import Acknowledgement
+    >>> Codec(Limits(max_bytes=10)).decode(Acknowledgement, b'{"alarm_id": "A1"}')
+    Traceback (most recent call last):
+    ...
+    bioreactor.contract.codec.ContractError: payload of 18 bytes exceeds the limit of 10 bytes
+    """
+
+    def __init__(self, limits: Limits = LIMITS) -> None:
+        self.limits = limits
+        self._decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+        self._encoder = msgspec.json.Encoder()
+
+    def decode(self, cls: type[T], payload: bytes | bytearray | memoryview | str) -> T:
+        """Parse and validate a JSON payload into ``cls``; raises :class:`ContractError`."""
+        data = payload.encode() if isinstance(payload, str) else bytes(payload)
+        if len(data) > self.limits.max_bytes:
+            raise ContractError("", f"payload of {len(data)} bytes exceeds the limit of {self.limits.max_bytes} bytes")
+        # Counting brackets is a C-speed bound: only a payload with many of them is scanned.
+        if data.count(b"[") + data.count(b"{") > self.limits.max_depth:
+            depth = _depth(data)
+            if depth > self.limits.max_depth:
+                raise ContractError("", f"nested {depth} levels deep (at most {self.limits.max_depth})")
+        decoder = self._decoders.get(cls)
+        if decoder is None:
+            decoder = self._decoders[cls] = msgspec.json.Decoder(cls)
+        try:
+            return decoder.decode(data)  # type: ignore[no-any-return]
+        except UnicodeDecodeError as err:
+            raise ContractError("", f"payload is not UTF-8: {err.reason} at byte {err.start}") from None
+        except msgspec.ValidationError as err:
+            raise _contract_error(err) from None
+        except msgspec.DecodeError as err:
+            raise _non_finite(data) or _contract_error(err) from None
+        except RecursionError:  # a nesting the bracket count could not see (should not happen)
+            raise ContractError("", "nested too deep") from None
+
+    def encode(self, payload: Any) -> bytes:
+        """Serialise a payload struct to compact UTF-8 JSON (``None`` fields are left out)."""
+        return self._encoder.encode(payload)
+
+
+_DEFAULT = Codec()
+
+
+def decode(cls: type[T], payload: bytes | bytearray | memoryview | str) -> T:
+    """Parse and validate a JSON payload into ``cls`` with the default :data:`LIMITS`."""
+    return _DEFAULT.decode(cls, payload)
+
+
+def encode(payload: Any) -> bytes:
+    """Serialise a payload struct to compact UTF-8 JSON."""
+    return _DEFAULT.encode(payload)
+
+
+def from_dict(cls: type[T], data: Any) -> T:
+    """Build and validate a payload from Python values (``datetime`` objects allowed).
+
+    Unknown keys are ignored so that newer publishers can add optional fields.
+
+    >>> from bioreactor.contract.payloads import Acknowledgement
+    >>> from_dict(Acknowledgement, {"alarm_id": "A1", "timestamp": "2026-01-01T00:00:00Z"}).alarm_id
+    'A1'
+    """
+    if not isinstance(data, dict):
         raise ContractError("", f"payload must be a JSON object, got {type(data).__name__}")
-    values: dict[str, Any] = {}
-    for rule in _rules(typing.cast(Any, cls)):
-        raw = data.get(rule.name)
-        if raw is None:
-            if rule.optional:
-                continue
-            reason = "is required" if rule.name not in data else "must not be null"
-            raise ContractError(rule.name, reason)
-        values[rule.name] = _decode_value(rule.name, rule.hint, raw, rule.metadata)
-    schema = values.get("schema", SCHEMA_VERSION)
-    if schema != SCHEMA_VERSION:
-        raise ContractError("schema", f"version {schema} is not supported (expected {SCHEMA_VERSION})")
-    return cls(**values)
+    try:
+        return msgspec.convert({key: _plain(value) for key, value in data.items()}, cls)
+    except msgspec.MsgspecError as err:
+        raise _contract_error(err) from None
 
 
-def _encode_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, tuple):
-        return [_encode_value(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_dict(value)
+def from_record(cls: type[T], record: Mapping[Any, Any]) -> T:
+    """Build a payload from a table row: empty cells (``None``, NaN, ``NaT``) are left out.
+
+    >>> from bioreactor.contract.payloads import Acknowledgement
+    >>> from_record(Acknowledgement, {"alarm_id": "A1", "timestamp": "2026-01-01T00:00:00Z", "user": float("nan")}).user
+    """
+    # NaN and NaT are the values that differ from themselves.
+    return from_dict(cls, {str(k): v for k, v in record.items() if v is not None and v == v})  # noqa: PLR0124
+
+
+def _plain(value: Any) -> Any:
+    """A Python value msgspec converts: pandas and numpy scalars (a table's cells) become builtins."""
+    if isinstance(value, datetime) and type(value) is not datetime:
+        return value.to_pydatetime() if hasattr(value, "to_pydatetime") else value.replace()  # pandas.Timestamp
+    item = getattr(value, "item", None)
+    if item is not None and not isinstance(value, str | bytes):
+        return item()  # numpy scalar
     return value
 
 
 def to_dict(payload: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a payload dataclass; ``None`` fields are left out."""
-    return {
-        f.name: _encode_value(getattr(payload, f.name))
-        for f in dataclasses.fields(payload)
-        if getattr(payload, f.name) is not None
-    }
+    """A JSON-ready dict of a payload (timestamps as ISO text); ``None`` fields are left out."""
+    result: dict[str, Any] = msgspec.to_builtins(payload)
+    return result
 
 
-def encode(payload: Any) -> bytes:
-    """Serialise a payload dataclass to compact UTF-8 JSON."""
-    return json.dumps(to_dict(payload), separators=(",", ":"), allow_nan=False).encode()
+def field_names(cls: type[Any]) -> tuple[str, ...]:
+    """The fields of a payload class, in order (the ``schema`` tag is not a field).
+
+    >>> from bioreactor.contract.payloads import Acknowledgement
+    >>> field_names(Acknowledgement)
+    ('alarm_id', 'timestamp', 'comment', 'user')
+    """
+    return tuple(f.name for f in msgspec.structs.fields(cls))
 
 
-def decode(cls: type[T], payload: bytes | bytearray | str) -> T:
-    """Parse and validate a JSON payload into ``cls``; raises :class:`ContractError`."""
-    try:
-        text = payload if isinstance(payload, str) else bytes(payload).decode()
-    except UnicodeDecodeError as err:
-        raise ContractError("", f"payload is not UTF-8: {err.reason} at byte {err.start}") from None
-    try:
-        data = json.loads(text, parse_constant=_keep_constant)
-    except json.JSONDecodeError as err:
-        raise ContractError("", f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
-    return from_dict(cls, data)
+def field_units(cls: type[Any]) -> dict[str, str]:
+    """The unit of every numeric field of a payload class that declares one.
+
+    >>> from bioreactor.contract.payloads import Reading
+    >>> field_units(Reading)["glucose"], field_units(Reading)["culture_h"]
+    ('g/L', 'h')
+    """
+    units: dict[str, str] = {}
+    struct = msgspec.inspect.type_info(cls)
+    assert isinstance(struct, msgspec.inspect.StructType), f"{cls!r} is not a payload struct"
+    for info in struct.fields:
+        kind = info.type
+        if isinstance(kind, msgspec.inspect.UnionType):
+            kind = next(t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType))
+        extra = getattr(kind, "extra", None) or {}
+        if "unit" in extra:
+            units[info.name] = extra["unit"]
+    return units
 
 
-def _keep_constant(name: str) -> float:
-    # json accepts the non-standard NaN/Infinity tokens; keep them so the field
-    # check can name the field that carried one.
-    return float(name)
+def optional_fields(cls: type[Any]) -> frozenset[str]:
+    """The fields a payload may leave out.
+
+    >>> from bioreactor.contract.payloads import Acknowledgement
+    >>> sorted(optional_fields(Acknowledgement))
+    ['comment', 'user']
+    """
+    return frozenset(f.name for f in msgspec.structs.fields(cls) if not f.required)
+
+
+replace = msgspec.structs.replace

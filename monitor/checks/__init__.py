@@ -1,22 +1,17 @@
-"""The monitor's checks: fixed limits, rolling statistics and process-aware diagnoses.
+"""The monitor's checks: fixed limits, rolling statistics, the golden batch and process-aware diagnoses.
 
-Every check is a small class over a :class:`~bioreactor.contract.Reading`, the
-reactor's recent :class:`~monitor.checks.base.History` and its own per-reactor
-state; :func:`build_checks` makes the enabled ones from a configuration.
-
->>> from monitor.config import MonitorConfig
->>> [c.name for c in build_checks(MonitorConfig.default().baseline())]
-['limit']
+Every check is a small class over a wave of readings and its own per-reactor
+state (:mod:`monitor.checks.base`); :data:`CHECK_TYPES` lists them in the order
+their findings are reported, and each declares the variables it needs.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from monitor.checks.agitator import AgitatorCheck
-from monitor.checks.base import Check, Explanation, Finding, History, Latch
+from monitor.checks.base import Check, Explanation, Findings, Histories, Latches
 from monitor.checks.contamination import ContaminationCheck
 from monitor.checks.cusum import CusumCheck
+from monitor.checks.envelope import EnvelopeCheck
 from monitor.checks.feeding import MissedFeedCheck, OverfeedingCheck, StarvationCheck
 from monitor.checks.flatline import FlatlineCheck
 from monitor.checks.limits import LimitCheck
@@ -26,15 +21,15 @@ from monitor.checks.ph import BasePumpCheck, PhProbeCheck
 from monitor.checks.rate import RateCheck
 from monitor.checks.temperature import TemperatureControlCheck
 from monitor.checks.zscore import ZScoreCheck
-from monitor.config import MonitorConfig
 
-#: Every per-reading check, in the order findings are reported.
-CHECK_TYPES: tuple[type[Check[Any]], ...] = (
+#: Every per-reading check after the instrument screen, in the order findings are reported.
+CHECK_TYPES: tuple[type[Check], ...] = (
     LimitCheck,
     ZScoreCheck,
     RateCheck,
     CusumCheck,
     FlatlineCheck,
+    EnvelopeCheck,
     OxygenTransferCheck,
     OxygenBalanceCheck,
     AgitatorCheck,
@@ -48,26 +43,21 @@ CHECK_TYPES: tuple[type[Check[Any]], ...] = (
     MultivariateCheck,
 )
 
-#: The name of the check raised by the engine when a reactor stops reporting.
+#: Alarms the engine raises itself: a reactor that stopped reporting, a gap in its stream.
 STALE = "stale"
+DATA_GAP = "data_gap"
 
 #: Names usable in ``[alarms] disabled``.
-CHECK_NAMES: tuple[str, ...] = (*(c.name for c in CHECK_TYPES), STALE)
-
-
-def build_checks(config: MonitorConfig) -> list[Check[Any]]:
-    """The enabled checks, built from ``config``."""
-    return [kind(config) for kind in CHECK_TYPES if config.enabled(kind.name)]
-
+CHECK_NAMES: tuple[str, ...] = ("bad_value", *(c.name for c in CHECK_TYPES), STALE, DATA_GAP)
 
 __all__ = [
     "CHECK_NAMES",
     "CHECK_TYPES",
+    "DATA_GAP",
     "STALE",
     "Check",
     "Explanation",
-    "Finding",
-    "History",
-    "Latch",
-    "build_checks",
+    "Findings",
+    "Histories",
+    "Latches",
 ]

@@ -1,26 +1,33 @@
-"""What every check shares: findings, explanations, latches and the recent history.
+"""What every check shares: findings over a wave, explanations, latches, and the check interface.
 
-A check is a small object built from the configuration; it keeps no data itself.
-Everything it remembers about one reactor lives in a *state* object that the
-engine stores per reactor (and pickles with ``save_state``), so the same check
-code runs online and offline.
+A check is a small object built from the configuration. It evaluates a whole
+wave of readings (one per reactor) with numpy operations and remembers, per
+reactor slot, only what it declares in :class:`~monitor.slots.SlotArrays`, so
+the same code runs online and offline and its memory can be saved as data.
+It returns :class:`Findings`: per reading, whether its condition holds, whether
+it could be evaluated at all, and a function that words the explanation — called
+only when an alarm is raised, so text is never built for alarms already standing.
+
+Each check declares the variables it needs (``inputs``); a reactor that does not
+measure them cannot run it, and :meth:`Check.cannot_run` says why.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 from abc import ABC, abstractmethod
-from collections import deque
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import ClassVar, Generic, TypeVar
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
+
+import numpy as np
 
 from bioreactor.contract import Reading, Severity
 from monitor.config import MonitorConfig
+from monitor.history import BinnedHistory
+from monitor.slots import BoolArray, FloatArray, IntArray, SlotArrays, Slots, per_slot
+from monitor.wave import Wave
 
-S = TypeVar("S")
+S = TypeVar("S", bound=SlotArrays)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,216 +45,116 @@ class Explanation:
     action: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """A condition a check sees in the current reading (before on/off delays).
+@dataclass(frozen=True)
+class Findings:
+    """One check's condition for one alarm key (check, variable) over a wave.
 
-    >>> f = Finding("limit_low", Severity.WARNING, Explanation("glucose low"), "glucose", 0.8, 1.0)
-    >>> f.key
-    ('limit_low', 'glucose')
+    ``holds`` where the condition is true, ``known`` where it could be evaluated
+    (its inputs were measured): where unknown, an alarm neither starts nor
+    clears. ``explain(i)`` words the condition for wave row ``i``.
     """
 
     check: str
+    variable: str | None
     severity: Severity
-    explanation: Explanation
-    variable: str | None = None
-    value: float | None = None
-    limit: float | None = None
+    holds: BoolArray
+    known: BoolArray
+    value: FloatArray
+    limit: FloatArray
+    explain: Callable[[int], Explanation]
+    #: Raise without the on-delay (a bad value or a data gap is a fact, not a trend to confirm).
+    immediate: bool = False
 
     @property
     def key(self) -> tuple[str, str | None]:
-        """Identity of the alarm this finding feeds: one alarm per check and variable."""
+        """Identity of the alarm these findings feed: one alarm per check and variable."""
         return (self.check, self.variable)
 
 
-@dataclass(slots=True)
-class Latch:
-    """Hysteresis: a condition enters at one threshold and leaves at another.
+@dataclass
+class Latches(SlotArrays):
+    """Hysteresis per slot and key: a condition enters at one threshold and leaves at another.
 
-    >>> latch = Latch()
-    >>> [latch.update("x", enter=v > 10, stay=v > 8) for v in (9, 11, 9, 7)]
+    >>> latches = Latches.create(1, on=(1,))
+    >>> slots, known = np.array([0]), np.array([True])
+    >>> [bool(latches.update(slots, 0, enter=np.array([v > 10]), stay=np.array([v > 8]), known=known)[0])
+    ...  for v in (9, 11, 9, 7)]
     [False, True, True, False]
     """
 
-    on: set[str] = field(default_factory=set)
+    on: BoolArray = per_slot(fill=False, shape=(1,))
 
-    def update(self, key: str, *, enter: bool, stay: bool) -> bool:
-        """Whether ``key`` is latched after this sample."""
-        if (key in self.on and stay) or enter:
-            self.on.add(key)
-            return True
-        self.on.discard(key)
-        return False
-
-
-def _timestamp(reading: Reading) -> datetime:
-    return reading.timestamp
+    def update(self, slots: IntArray, key: int, *, enter: BoolArray, stay: BoolArray, known: BoolArray) -> BoolArray:
+        """Where ``key`` is latched after this wave; unknown rows keep their state."""
+        before = self.on[slots, key]
+        after: BoolArray = np.where(known, enter | (before & stay), before)
+        self.on[slots, key] = after
+        return after
 
 
-class History:
-    """The recent readings of one reactor's current batch, newest last.
+class Check(ABC):
+    """A rule evaluated on every wave.
 
-    >>> from datetime import datetime, UTC
-    >>> h = History(timedelta(hours=1))
-    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> for i in range(20):
-    ...     h.append(reading_at(t0 + timedelta(minutes=5 * i), do=40.0 - i))
-    >>> len(h), h.latest.do
-    (13, 21.0)
-    >>> h.change("do", timedelta(minutes=30))
-    -6.0
-    """
-
-    def __init__(self, span: timedelta) -> None:
-        self.span = span
-        self._readings: deque[Reading] = deque()
-
-    def append(self, reading: Reading) -> None:
-        """Add the newest reading and forget those older than the span."""
-        self._readings.append(reading)
-        oldest = reading.timestamp - self.span
-        while self._readings[0].timestamp < oldest:
-            self._readings.popleft()
-
-    def __len__(self) -> int:
-        return len(self._readings)
-
-    def __iter__(self) -> Iterator[Reading]:
-        return iter(self._readings)
-
-    @property
-    def latest(self) -> Reading:
-        """The newest reading (``IndexError`` when empty)."""
-        return self._readings[-1]
-
-    def before(self, age: timedelta) -> Reading | None:
-        """The newest reading at least ``age`` older than the latest, if history reaches back."""
-        cutoff = self._readings[-1].timestamp - age
-        index = bisect.bisect_right(self._readings, cutoff, key=_timestamp)
-        return self._readings[index - 1] if index else None
-
-    def change(self, variable: str, age: timedelta) -> float | None:
-        """How much ``variable`` moved over ``age`` (``None`` if unknown)."""
-        past = self.before(age)
-        if past is None:
-            return None
-        now, then = getattr(self.latest, variable), getattr(past, variable)
-        if now is None or then is None:
-            return None
-        return float(now - then)
-
-    def smoothed_change(
-        self, variable: str, age: timedelta, over: timedelta = timedelta(hours=1)
-    ) -> float | None:
-        """How much the mean of ``variable`` over ``over`` moved in ``age`` (noisy analysers).
-
-        >>> from datetime import datetime, UTC
-        >>> h = History(timedelta(hours=6))
-        >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
-        >>> for i in range(60):
-        ...     h.append(reading_at(t0 + timedelta(minutes=5 * i), lactate=1.0 + 0.01 * i))
-        >>> round(h.smoothed_change("lactate", timedelta(hours=3)), 2)
-        0.35
-        """
-        past = self.before(age)
-        now = self.values(variable, over)
-        if past is None or not now:
-            return None
-        earlier = [
-            float(v) for r in self._readings
-            if past.timestamp - over < r.timestamp <= past.timestamp
-            and (v := getattr(r, variable)) is not None
-        ]
-        return sum(now) / len(now) - sum(earlier) / len(earlier) if earlier else None
-
-    def settled(self, field: str, span: timedelta) -> bool:
-        """Whether set point ``field`` has not changed over the last ``span``.
-
-        Deviations from a set point are meaningless while the loop follows a new one
-        (e.g. the planned 37 -> 33 °C shift), so such alarms wait for it to settle.
-        """
-        current = getattr(self._readings[-1], field)
-        cutoff = self._readings[-1].timestamp - span
-        for reading in reversed(self._readings):
-            if reading.timestamp < cutoff:
-                break
-            if getattr(reading, field) != current:
-                return False
-        return True
-
-    def values(self, variable: str, age: timedelta) -> list[float]:
-        """The known values of ``variable`` over the last ``age``, oldest first."""
-        cutoff = self._readings[-1].timestamp - age
-        start = bisect.bisect_left(self._readings, cutoff, key=_timestamp)
-        out = [getattr(r, variable) for r in itertools.islice(self._readings, start, None)]
-        return [float(v) for v in out if v is not None]
-
-
-#: The set-point field of each controlled variable.
-SETPOINTS: dict[str, str] = {
-    "do": "do_setpoint", "ph": "ph_setpoint", "temperature": "temperature_setpoint"
-}
-
-
-def deviation(reading: Reading, variable: str, defaults: Mapping[str, float] | None = None) -> float | None:
-    """``variable`` minus its set point (the reading's, else ``defaults``), or the value itself
-    for a variable without a set point.
-
-    >>> from datetime import datetime, UTC
-    >>> r = reading_at(datetime(2026, 1, 1, tzinfo=UTC), temperature=33.4, temperature_setpoint=33.0)
-    >>> round(deviation(r, "temperature"), 2), deviation(r, "glucose")
-    (0.4, 4.0)
-    """
-    value = getattr(reading, variable)
-    if value is None:
-        return None
-    setpoint = getattr(reading, SETPOINTS[variable]) if variable in SETPOINTS else None
-    if setpoint is None and variable in SETPOINTS and defaults is not None:
-        setpoint = defaults.get(variable)
-    return float(value) if setpoint is None else float(value - setpoint)
-
-
-def clock(reading: Reading) -> datetime:
-    """The reading's time as naive UTC, the form ``river.utils.TimeRolling`` compares."""
-    return reading.timestamp.astimezone(UTC).replace(tzinfo=None)
-
-
-class Check(ABC, Generic[S]):
-    """A rule evaluated on every reading of a reactor.
-
-    Subclasses set ``name`` (used in the configuration to disable it), build their
-    parameters from the configuration and return the findings that hold now.
+    Subclasses set ``name`` (used in the configuration to disable it) and
+    ``inputs`` (the variables it needs), build their parameters from the
+    configuration, and return findings for every alarm key they own.
     """
 
     name: ClassVar[str]
+    inputs: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: MonitorConfig) -> None:
+    def __init__(self, config: MonitorConfig, slots: Slots, histories: Histories) -> None:
         self.config = config
-        #: How long deviation checks wait after a set-point change.
-        self.settle = timedelta(minutes=config.alarms.settle_min)
-        #: Set points for readings that carry none (e.g. a plant CSV), built once.
-        self.default_setpoints = config.default_setpoints()
+        self.histories = histories
+        #: How long deviation checks wait after a set-point change (s).
+        self.settle_s = config.alarms.settle_min * 60.0
+        self._state: list[SlotArrays] = []
+        self._slots = slots
 
-    def setpoint(self, reading: Reading, variable: str) -> float:
-        """The set point of ``variable`` (``do``, ``ph``, ``temperature``): the reading's own,
-        else the configured default."""
-        own = getattr(reading, SETPOINTS[variable])
-        return float(own) if own is not None else self.default_setpoints[variable]
+    def remember(self, arrays: S) -> S:
+        """Register per-slot arrays, so they grow, reset and persist with the engine; returns them."""
+        self._slots.attach(f"check:{self.name}:{len(self._state)}", arrays)
+        self._state.append(arrays)
+        return arrays
+
+    def cannot_run(self, measured: Collection[str], interval_s: float) -> str | None:
+        """Why this check cannot run on a reactor measuring ``measured`` every ``interval_s``, or None."""
+        missing = [v for v in self.inputs if v not in measured]
+        return f"needs {_words(missing)}, which this reactor does not measure" if missing else None
+
+    def stretch(self, window_s: float, wave: Wave) -> FloatArray:
+        """``window_s`` per reading, stretched to hold ``min_samples`` readings of a sparsely sampled
+        reactor (windows stay times; a 1-h sampler needs longer windows than a 10-s one), at most
+        the history's span."""
+        needed = self.config.statistics.min_samples * np.nan_to_num(wave.interval_s, nan=0.0)
+        return np.minimum(np.maximum(window_s, needed), self.config.history.span_h * 3600.0)
+
+    def too_sparse(self, window_s: float, interval_s: float) -> str | None:
+        """Why ``min_samples`` readings do not fit in the history at this sampling interval, or None."""
+        span_s = self.config.history.span_h * 3600.0
+        samples = self.config.statistics.min_samples
+        if interval_s * samples > span_s:
+            return (
+                f"needs {samples} readings within {span_s / 3600:g} h to judge a {window_s / 3600:g}-h window; "
+                f"this reactor reports every {interval_s / 60:.0f} min"
+            )
+        return None
 
     @abstractmethod
-    def new_state(self) -> S:
-        """Fresh per-reactor memory for a new batch."""
-
-    @abstractmethod
-    def evaluate(self, reading: Reading, history: History, state: S) -> list[Finding]:
-        """Update ``state`` with ``reading`` (already appended to ``history``); return findings."""
+    def evaluate(self, wave: Wave) -> list[Findings]:
+        """Update this check's state with ``wave`` (already in the histories) and return its findings."""
 
 
-class LatchCheck(Check[Latch]):
-    """A check whose only memory is its hysteresis latch."""
+@dataclass
+class Histories:
+    """The time-binned past every check can ask about: fine bins for hours, coarse bins for days."""
 
-    def new_state(self) -> Latch:
-        return Latch()
+    recent: BinnedHistory
+    hourly: BinnedHistory
+
+
+def _words(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def reading_at(timestamp: object, **values: object) -> Reading:
@@ -266,3 +173,25 @@ def reading_at(timestamp: object, **values: object) -> Reading:
     }
     base.update(values)
     return Reading(timestamp=timestamp, **base)  # type: ignore[arg-type]
+
+
+def everywhere(wave: Wave) -> BoolArray:
+    """A mask that holds for every row of ``wave``."""
+    return np.ones(len(wave), dtype=bool)
+
+
+def at(values: FloatArray, i: int) -> float:
+    """Element ``i`` as a Python float (for messages)."""
+    return float(values[i])
+
+
+__all__ = [
+    "Check",
+    "Explanation",
+    "Findings",
+    "Histories",
+    "Latches",
+    "at",
+    "everywhere",
+    "reading_at",
+]

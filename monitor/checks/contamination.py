@@ -1,110 +1,130 @@
-"""Contamination: glucose uptake jumps while the culture acidifies or demands more oxygen.
+"""Contamination: substrate uptake jumps while the culture acidifies or demands more oxygen.
 
 Bacteria double in under an hour (domain notes) and take up glucose and oxygen
-far faster than CHO cells, making acids. Uptake is estimated from the glucose
-balance, uptake = -dG/dt + F·G_feed/V, over ``UPTAKE_SPAN`` (long enough to
-average the Raman noise), and compared with its level before.
+far faster than the production organism, making acids. Uptake is estimated from
+the glucose balance, uptake = -dG/dt + F·G_feed/V, over ``UPTAKE_S`` (long enough to
+average analyser noise), and compared with its level ``REFERENCE_S`` before.
 
 >>> from datetime import datetime, timedelta, UTC
->>> from monitor.checks.base import History, reading_at
->>> from monitor.config import MonitorConfig
->>> check = ContaminationCheck(MonitorConfig.default())
->>> state, history = check.new_state(), History(timedelta(hours=12))
+>>> from monitor.checks.base import reading_at
+>>> from monitor.checks.harness import CheckHarness
+>>> harness = CheckHarness(ContaminationCheck)
 >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
 >>> found = []
 >>> for i in range(150):
 ...     bad = max(0, i - 120)  # from sample 120, glucose crashes and pH falls
 ...     r = reading_at(t0 + timedelta(minutes=5 * i), glucose=4.0 - 0.08 * bad, ph=7.0 - 0.01 * bad)
-...     history.append(r)
-...     found.append(bool(check.evaluate(r, history, state)))
+...     found.append(bool(harness.feed(r)))
 >>> found.index(True)
 129
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import numpy as np
 
-from bioreactor.contract import Reading, Severity
+from bioreactor.contract import Severity
 from monitor import explain
-from monitor.checks.base import Explanation, Finding, History, Latch, LatchCheck
+from monitor.checks.base import Check, Explanation, Findings, Histories, Latches
+from monitor.config import MonitorConfig
+from monitor.slots import FloatArray, Slots
+from monitor.wave import Wave
 
-UPTAKE_SPAN = timedelta(hours=2)
+UPTAKE_S = 2 * 3600.0
+#: pH this far below set point corroborates (the bench's deadband plus 3 noise sigmas), when it is
+#: also below the golden batch's band at that culture age: a broth that normally runs at the bottom
+#: of a wide band, or below its set point before the loop holds it, is no sign of acid-making bacteria.
+PH_MARGIN = 0.08
 #: The uptake it is compared with: the same estimate this long before.
-REFERENCE_AGE = timedelta(hours=6)
+REFERENCE_S = 6 * 3600.0
 
 
-def glucose_uptake(history: History, feed_glucose: float, end_age: timedelta = timedelta(0)) -> (
-    float | None
-):
-    """Glucose uptake (g/L/h) over ``UPTAKE_SPAN`` ending ``end_age`` ago, from the balance.
-
-    >>> from datetime import datetime, UTC
-    >>> from monitor.checks.base import reading_at
-    >>> h = History(timedelta(hours=4))
-    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> for i in range(30):
-    ...     h.append(reading_at(t0 + timedelta(minutes=5 * i), glucose=4.0 - 0.01 * i, feed_rate=0))
-    >>> round(glucose_uptake(h, 150.0), 3)  # 0.01 g/L per 5 min
-    0.12
-    """
-    end = history.before(end_age) if end_age else history.latest
-    start = history.before(end_age + UPTAKE_SPAN)
-    if end is None or start is None or end.volume is None:
-        return None
-    hours = (end.timestamp - start.timestamp).total_seconds() / 3600
-    fed = (start.feed_rate + end.feed_rate) / 2 / 1000 * feed_glucose / end.volume
-    return (start.glucose - end.glucose) / hours + fed
-
-
-class ContaminationCheck(LatchCheck):
-    """Critical when glucose uptake jumps and pH, DO or agitation confirm a new consumer."""
+class ContaminationCheck(Check):
+    """Critical when glucose uptake jumps and pH, DO, agitation or viability confirm a new consumer."""
 
     name = "contamination"
+    inputs = ("glucose", "feed_rate", "volume")
 
-    def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
-        p = self.config.process
-        now = glucose_uptake(history, p.feed_glucose)
-        before = glucose_uptake(history, p.feed_glucose, REFERENCE_AGE)
-        if now is None or before is None:
-            state.on.clear()
-            return []
+    def __init__(self, config: MonitorConfig, slots: Slots, histories: Histories) -> None:
+        super().__init__(config, slots, histories)
+        self.latches = self.remember(Latches.create(1))
+        envelope = config.profile.envelope if config.profile is not None else None
+        self.envelope = envelope if envelope is not None and "ph" in envelope.variables else None
+
+    def _uptake(self, wave: Wave, end_s: float) -> FloatArray:
+        """Glucose uptake (g/L/h) over ``UPTAKE_S`` ending ``end_s`` ago, from the glucose balance."""
+        recent, slots, times = self.histories.recent, wave.slots, wave.times
+        tolerance = np.maximum(np.nan_to_num(wave.interval_s, nan=0.0), 900.0)
+
+        def at(variable: str, age: float) -> tuple[FloatArray, FloatArray]:
+            if age == 0:
+                return wave[variable], np.zeros(len(wave))
+            return recent.at(slots, times, variable, age_s=age, tolerance_s=tolerance)
+
+        glucose_end, end_ago = at("glucose", end_s)
+        glucose_start, start_ago = at("glucose", end_s + UPTAKE_S)
+        feed_end, _ = at("feed_rate", end_s)
+        feed_start, _ = at("feed_rate", end_s + UPTAKE_S)
+        hours = (start_ago - end_ago) / 3600.0
+        fed = (feed_start + feed_end) / 2 / 1000 * self.config.process.feed_glucose / wave["volume"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(hours > 0, (glucose_start - glucose_end) / hours + fed, np.nan)
+
+    def evaluate(self, wave: Wave) -> list[Findings]:
+        jump_limit = self.config.process.uptake_jump
+        now, before = self._uptake(wave, 0.0), self._uptake(wave, REFERENCE_S)
         jump = now - before
-        signs = self._corroboration(reading, history)
-        if not state.update("uptake", enter=jump > p.uptake_jump and bool(signs),
-                            stay=jump > p.uptake_jump / 2):
-            return []
-        what = (
-            f"glucose uptake jumped to {now:.2f} g/L/h from {before:.2f} g/L/h "
-            f"{REFERENCE_AGE.seconds // 3600} h earlier"
-        )
-        return [Finding(
-            check=self.name,
-            severity=Severity.CRITICAL,
-            explanation=Explanation(
-                what,
-                corroborating=signs,
-                causes=("bacterial contamination", "glucose sensor fault"),
-                action="Take a sample for microscopy and a sterility check now.",
-            ),
-            variable="glucose",
-            value=reading.glucose,
-            limit=before + p.uptake_jump,
+        known = ~np.isnan(jump)
+        with np.errstate(invalid="ignore"):
+            jumped = jump > jump_limit
+            # The corroborating signs cost history queries: asked only where uptake jumped.
+            corroborated = np.zeros(len(wave), dtype=bool)
+            where = np.flatnonzero(jumped)
+            if len(where):
+                corroborated[where] = self._signs(wave.take(where)).any(axis=0)
+            on = self.latches.update(
+                wave.slots, 0, enter=jumped & corroborated, stay=jump > jump_limit / 2, known=known
+            )
+        return [Findings(
+            self.name, "glucose", Severity.CRITICAL, on, known, wave["glucose"], before + jump_limit,
+            lambda i: self._explain(wave, i, float(now[i]), float(before[i])),
         )]
 
-    def _corroboration(self, reading: Reading, history: History) -> tuple[str, ...]:
-        """The other signs of a fast-growing consumer that are present."""
-        signs = []
-        setpoint = self.setpoint(reading, "ph")
-        if reading.ph < setpoint - 0.08:  # beyond the deadband by 3 noise sigmas
-            signs.append(f"pH {explain.quantity('ph', reading.ph)} below set point")
-        agitation = history.change("agitation", timedelta(hours=1))
-        if agitation is not None and agitation > 10:
-            signs.append(f"agitation up {agitation:.0f} rpm in 1 h")
-        do = history.change("do", timedelta(hours=1))
-        if do is not None and do < -5:
-            signs.append(f"DO down {abs(do):.1f} % in 1 h")
-        viability = history.change("viability", timedelta(hours=6))
-        if viability is not None and viability < -3:
-            signs.append(f"viability down {abs(viability):.1f} % in 6 h")
-        return tuple(signs)
+    def _signs(self, wave: Wave) -> np.ndarray:
+        """The other signs of a fast-growing consumer, one row per sign: pH, agitation, DO, viability."""
+        recent, slots, times = self.histories.recent, wave.slots, wave.times
+        hour = {"span_s": 3600.0, "tolerance_s": 1800.0}
+        agitation, _ = recent.change(slots, times, "agitation", wave["agitation"], **hour)
+        do, _ = recent.change(slots, times, "do", wave["do"], **hour)
+        viability, _ = recent.change(slots, times, "viability", wave["viability"], span_s=6 * 3600.0,
+                                     tolerance_s=6 * 3600.0)
+        with np.errstate(invalid="ignore"):
+            return np.stack([
+                wave["ph"] < self._ph_floor(wave),
+                agitation > 10.0,
+                do < -5.0,
+                viability < -3.0,
+            ])
+
+    def _ph_floor(self, wave: Wave) -> FloatArray:
+        """The pH below which the culture is acidifying: below set point and the golden batch's band."""
+        floor = wave.setpoint("ph") - PH_MARGIN
+        if self.envelope is None:
+            return floor
+        low, _, _ = self.envelope.at_hours("ph", wave.hours)
+        return np.fmin(floor, low)
+
+    def _explain(self, wave: Wave, i: int, now: float, before: float) -> Explanation:
+        signs = self._signs(wave.take(np.array([i])))[:, 0]
+        words = [
+            f"pH {explain.quantity('ph', float(wave['ph'][i]))} below set point",
+            "agitation up more than 10 rpm in 1 h",
+            "DO down more than 5 % in 1 h",
+            "viability down more than 3 % in 6 h",
+        ]
+        return Explanation(
+            f"glucose uptake jumped to {now:.2f} g/L/h from {before:.2f} g/L/h {REFERENCE_S / 3600:.0f} h earlier",
+            corroborating=tuple(w for w, s in zip(words, signs, strict=True) if s),
+            causes=("bacterial contamination", "glucose sensor fault"),
+            action="Take a sample for microscopy and a sterility check now.",
+        )

@@ -1,89 +1,81 @@
-"""Stuck sensor: a signal whose variance collapses below its measurement noise.
+"""Stuck sensor: a signal whose spread over a window collapses below its measurement noise.
 
 A live probe always shows noise; a frozen value (stuck probe, frozen transmitter,
-held value in the historian) shows none.
+held value in the historian) shows none. The window is a time span, stretched
+to hold enough readings of a sparsely sampled reactor.
 
 >>> from datetime import datetime, timedelta, UTC
->>> from monitor.checks.base import History, reading_at
->>> check = FlatlineCheck(MonitorConfig.default())
->>> state, history = check.new_state(), History(timedelta(hours=4))
+>>> from monitor.checks.base import reading_at
+>>> from monitor.checks.harness import CheckHarness
+>>> harness = CheckHarness(FlatlineCheck)
 >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
 >>> found = []
 >>> for i in range(60):
 ...     do = 40.0 + (1.0 if i % 2 else -1.0) if i < 20 else 41.7
-...     history.append(r := reading_at(t0 + timedelta(minutes=5 * i), do=do))
-...     found.append('do' in [f.variable for f in check.evaluate(r, history, state)])
->>> found.index(True) * 5  # minutes: until the last live sample (95 min) leaves the 1.5-h window
+...     found.append("flatline:do" in harness.feed(reading_at(t0 + timedelta(minutes=5 * i), do=do)))
+>>> found.index(True) * 5  # minutes: once the 1.5-h window holds only the frozen value (from 100 min)
 185
 """
 
 from __future__ import annotations
 
-import math
-from datetime import timedelta
-from typing import Any
+from collections.abc import Collection
+from functools import partial
 
-from river import stats, utils
+import numpy as np
 
-from bioreactor.contract import Reading, Severity
+from bioreactor.contract import Severity
 from monitor import explain
-from monitor.checks.base import Check, Explanation, Finding, History, clock
-from monitor.checks.zscore import RollingState
+from monitor.checks.base import Check, Explanation, Findings, Histories, Latches
 from monitor.config import MonitorConfig
+from monitor.slots import FloatArray, Slots
+from monitor.wave import Wave
 
-#: A stuck signal's standard deviation is below this fraction of the sensor noise.
-STUCK_FRACTION = 0.1
 
-
-class FlatlineCheck(Check[RollingState]):
+class FlatlineCheck(Check):
     """Warn when a sensor's rolling standard deviation falls far below its noise."""
 
     name = "flatline"
 
-    def __init__(self, config: MonitorConfig) -> None:
-        super().__init__(config)
-        self.window = timedelta(hours=config.statistics.flatline_window_h)
+    def __init__(self, config: MonitorConfig, slots: Slots, histories: Histories) -> None:
+        super().__init__(config, slots, histories)
+        self.variables = [v for v in config.statistics.flatline_variables if config.noise(v) > 0]
+        self.window_s = config.statistics.flatline_window_h * 3600.0
+        self.latches = self.remember(Latches.create(1, on=(max(len(self.variables), 1),)))
 
-    def new_state(self) -> RollingState:
-        return RollingState()
+    def cannot_run(self, measured: Collection[str], interval_s: float) -> str | None:
+        if not any(v in measured for v in self.variables):
+            return f"needs one of {', '.join(self.variables)} with a known sensor noise"
+        return self.too_sparse(self.window_s, interval_s)
 
-    def evaluate(self, reading: Reading, history: History, state: RollingState) -> list[Finding]:
+    def evaluate(self, wave: Wave) -> list[Findings]:
         settings = self.config.statistics
-        findings = []
-        for var in settings.flatline_variables:
-            value = getattr(reading, var)
-            if value is None:
-                continue
-            window: Any = state.windows.get(var)
-            if window is None:
-                window = state.windows[var] = utils.TimeRolling(stats.Var, period=self.window)
-            window.update(float(value), t=clock(reading))
-            full = (
-                history.before(self.window * 0.9) is not None
-                and window.obj.mean.n >= settings.min_samples
-            )
-            std = math.sqrt(max(window.get(), 0.0))
-            floor = settings.noise.get(var, 0.0) * STUCK_FRACTION
-            if state.latch.update(var, enter=full and std < floor, stay=std < 2 * floor):
-                findings.append(self._finding(var, float(value), std, floor))
-        return findings
+        window = self.stretch(self.window_s, wave)
+        found = []
+        for key, variable in enumerate(self.variables):
+            value = wave[variable]
+            n, _, std = self.histories.recent.window(wave.slots, wave.times, variable, window)
+            floor = settings.flatline_fraction * self.config.noise(variable)
+            # The window must reach back its whole length: at a batch's start it holds too little.
+            known = ~np.isnan(value) & (n >= settings.min_samples) & (wave.observed_s >= window)
+            on = self.latches.update(wave.slots, key, enter=std < floor, stay=std < 2 * floor, known=known)
+            found.append(Findings(
+                self.name, variable, Severity.WARNING, on, known, value, np.full(len(wave), floor),
+                partial(_explain, variable, (value, std, window), floor),
+            ))
+        return found
 
-    def _finding(self, var: str, value: float, std: float, floor: float) -> Finding:
-        name = explain.label(var)
-        hours = self.config.statistics.flatline_window_h
-        what = (
-            f"{name} has not moved from {explain.quantity(var, value)} for {hours:g} h "
-            f"(standard deviation {std:.3g}, a live probe shows at least {floor:.3g})"
-        )
-        return Finding(
-            check=self.name,
-            severity=Severity.WARNING,
-            explanation=Explanation(
-                what,
-                causes=(f"{name} probe or transmitter stuck", "signal held by the data system"),
-                action=f"Compare {name} with a handheld or offline measurement; check the transmitter.",
-            ),
-            variable=var,
-            value=value,
-            limit=floor,
-        )
+
+def _explain(variable: str, columns: tuple[FloatArray, FloatArray, FloatArray], floor: float, i: int) -> Explanation:
+    """``columns``: the values, window standard deviations and windows (s) of the wave."""
+    value, std, window_s = (float(c[i]) for c in columns)
+    name = explain.label(variable)
+    what = (
+        f"{name} has not moved from {explain.quantity(variable, value)} for {window_s / 3600:g} h "
+        f"(standard deviation {std:.3g}, a live probe shows at least {floor:.3g})"
+    )
+    return Explanation(
+        what,
+        causes=(f"{name} probe or transmitter stuck", "signal held by the data system"),
+        action=f"Compare {name} with a handheld or offline measurement; check the transmitter.",
+    )

@@ -1,25 +1,36 @@
 """Fixed alarm limits per variable with hysteresis: L/H warnings, LL/HH critical alarms.
 
+Limits are learnt from a profile's reference batches or configured; DO, pH and
+temperature limits are offsets from their set point, and wait after a set-point
+change while the loop follows it.
+
 >>> from datetime import datetime, timedelta, UTC
->>> from monitor.checks.base import History, reading_at
->>> check = LimitCheck(MonitorConfig.default())
->>> state, history = check.new_state(), History(timedelta(hours=1))
+>>> from monitor.checks.base import reading_at
+>>> from monitor.checks.harness import CheckHarness
+>>> harness = CheckHarness(LimitCheck)
 >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
->>> def run(glucose):
-...     history.append(r := reading_at(t0, glucose=glucose))
-...     return [f.check for f in check.evaluate(r, history, state)]
->>> run(0.9), run(1.3), run(1.6)
-(['limit_low'], ['limit_low'], [])
+>>> [harness.feed(reading_at(t0 + timedelta(minutes=5 * i), glucose=g)) for i, g in enumerate((0.9, 1.3, 1.6))]
+[['limit_low:glucose'], ['limit_low:glucose'], []]
+>>> harness.feed(reading_at(t0 + timedelta(minutes=20), glucose=0.2))
+['limit_low_low:glucose', 'limit_low:glucose']
+>>> print(harness.explain("limit_low_low:glucose").what)
+glucose 0.20 g/L is 0.30 g/L below its low-low limit 0.50 g/L
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from functools import partial
 
-from bioreactor.contract import Reading, Severity
+import numpy as np
+
+from bioreactor.contract import Severity
 from monitor import explain
-from monitor.checks.base import Explanation, Finding, History, Latch, LatchCheck
+from monitor.checks.base import Check, Explanation, Findings, Histories, Latches
 from monitor.config import Limit, MonitorConfig
+from monitor.slots import FloatArray, Slots
+from monitor.wave import Wave
 
 #: Likely causes and first action when a variable leaves its range, per direction.
 _ADVICE: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
@@ -36,12 +47,12 @@ _ADVICE: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
         "Check glucose, DO and pH trends.",
     ),
     ("do", "low"): (
-        ("oxygen demand above transfer capacity", "sparger clog or gas-supply loss",
-         "agitator fault", "DO probe fault"),
+        ("oxygen demand above transfer capacity", "sparger clog or gas-supply loss", "agitator fault",
+         "DO probe fault"),
         "Check the gas supply, agitator and DO cascade output.",
     ),
     ("ph", "low"): (
-        ("base pump or line failure", "lactate accumulation", "CO2 accumulation", "pH probe drift"),
+        ("base pump or line failure", "acid accumulation (lactate, CO2)", "pH probe drift"),
         "Check base delivery and compare with an offline pH sample.",
     ),
     ("ph", "high"): (
@@ -72,94 +83,79 @@ _LEVELS: tuple[tuple[str, str, Severity], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class _Bound:
+    limit: Limit
     level: str
     direction: str
     severity: Severity
     offset: float
 
 
-class LimitCheck(LatchCheck):
-    """Raise when a variable crosses a configured limit; clear once back inside by the deadband."""
+class LimitCheck(Check):
+    """Raise when a variable crosses a limit; clear once back inside by the deadband."""
 
     name = "limit"
 
-    def __init__(self, config: MonitorConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: MonitorConfig, slots: Slots, histories: Histories) -> None:
+        super().__init__(config, slots, histories)
         self._bounds = [
-            (limit, [
-                _Bound(level, direction, severity, offset)
-                for level, direction, severity in _LEVELS
-                if (offset := getattr(limit, level)) is not None
-            ])
-            for limit in config.limits
+            _Bound(limit, level, direction, severity, offset)
+            for limit in self.config.limits
+            for level, direction, severity in _LEVELS
+            if (offset := getattr(limit, level)) is not None
         ]
+        self.latches = self.remember(Latches.create(1, on=(max(len(self._bounds), 1),)))
 
-    def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
-        findings = []
-        for limit, bounds in self._bounds:
-            value = getattr(reading, limit.variable)
-            if value is None:
-                continue
-            if limit.relative_to is not None and not history.settled(limit.relative_to, self.settle):
-                continue
-            reference = _reference(limit, reading)
-            for bound in bounds:
-                threshold = reference + bound.offset
-                sign = -1.0 if bound.direction == "low" else 1.0
-                beyond = sign * (value - threshold)
-                if state.update(
-                    f"{limit.variable}:{bound.level}",
-                    enter=beyond > 0,
-                    stay=beyond > -limit.deadband,
-                ):
-                    findings.append(self._finding(limit, bound, value, threshold, reference))
-        return findings
+    def cannot_run(self, measured: Collection[str], interval_s: float) -> str | None:
+        if not any(b.limit.variable in measured for b in self._bounds):
+            return "no variable with limits is measured"
+        return None
 
-    def _finding(
-        self, limit: Limit, bound: _Bound, value: float, threshold: float, reference: float
-    ) -> Finding:
-        var = limit.variable
-        name = explain.label(var)
-        level = bound.level.replace("_", "-")
-        side = "below" if bound.direction == "low" else "above"
-        past = value < threshold if bound.direction == "low" else value > threshold
-        setpoint = [f"set point {explain.quantity(var, reference)}"] if limit.relative_to is not None else []
-        if past:
-            what = (
-                f"{name} {explain.quantity(var, value)} is {explain.quantity(var, abs(value - threshold))} "
-                f"{side} its {level} limit {explain.quantity(var, threshold)}"
-            )
-            details = setpoint
-        else:  # latched: back at the limit but not yet beyond the deadband
-            clear_at = threshold + (limit.deadband if bound.direction == "low" else -limit.deadband)
-            back = "above" if bound.direction == "low" else "below"
-            what = (
-                f"{name} went {side} its {level} limit {explain.quantity(var, threshold)} and is not yet "
-                f"back {back} {explain.quantity(var, clear_at)}"
-            )
-            details = [
-                f"the limit with its {explain.quantity(var, limit.deadband)} deadband",
-                f"now {explain.quantity(var, value)}",
-                *setpoint,
-            ]
-        if details:
-            what += f" ({'; '.join(details)})"
-        causes, action = _ADVICE.get((var, bound.direction), ((), "Check the trend and the sensor."))
-        return Finding(
-            check=f"limit_{bound.level}",
-            severity=bound.severity,
-            explanation=Explanation(what, causes=causes, action=action),
-            variable=var,
-            value=float(value),
-            limit=threshold,
+    def evaluate(self, wave: Wave) -> list[Findings]:
+        found = []
+        for key, bound in enumerate(self._bounds):
+            limit = bound.limit
+            value = wave[limit.variable]
+            relative = limit.relative_to is not None
+            reference = wave.setpoint(limit.variable) if relative else np.zeros(len(wave))
+            known = ~np.isnan(value) & (wave.settled(limit.variable, self.settle_s) if relative else True)
+            threshold = reference + bound.offset
+            beyond = (threshold - value) if bound.direction == "low" else (value - threshold)
+            with np.errstate(invalid="ignore"):
+                on = self.latches.update(
+                    wave.slots, key, enter=beyond > 0, stay=beyond > -limit.deadband, known=known
+                )
+            found.append(Findings(
+                f"limit_{bound.level}", limit.variable, bound.severity, on, known, value, threshold,
+                partial(_explain, bound, value, threshold, reference),
+            ))
+        return found
+
+
+def _explain(bound: _Bound, values: FloatArray, thresholds: FloatArray, references: FloatArray, i: int) -> Explanation:
+    value, threshold, reference = float(values[i]), float(thresholds[i]), float(references[i])
+    limit, var = bound.limit, bound.limit.variable
+    name = explain.label(var)
+    level = bound.level.replace("_", "-")
+    side = "below" if bound.direction == "low" else "above"
+    past = value < threshold if bound.direction == "low" else value > threshold
+    setpoint = [f"set point {explain.quantity(var, reference)}"] if limit.relative_to is not None else []
+    if past:
+        what = (
+            f"{name} {explain.quantity(var, value)} is {explain.quantity(var, abs(value - threshold))} "
+            f"{side} its {level} limit {explain.quantity(var, threshold)}"
         )
+        details = setpoint
+    else:  # latched: back at the limit but not yet beyond the deadband
+        clear_at = threshold + (limit.deadband if bound.direction == "low" else -limit.deadband)
+        back = "above" if bound.direction == "low" else "below"
+        what = (
+            f"{name} went {side} its {level} limit {explain.quantity(var, threshold)} and is not yet "
+            f"back {back} {explain.quantity(var, clear_at)}"
+        )
+        details = [f"the limit with its {explain.quantity(var, limit.deadband)} deadband",
+                   f"now {explain.quantity(var, value)}", *setpoint]
+    if details:
+        what += f" ({'; '.join(details)})"
+    causes, action = _ADVICE.get((var, bound.direction), ((), "Check the trend and the sensor."))
+    return Explanation(what, causes=causes, action=action)
 
-
-def _reference(limit: Limit, reading: Reading) -> float:
-    """The value the limits are offsets from: the set point, or 0 for absolute limits."""
-    if limit.relative_to is None:
-        return 0.0
-    setpoint = getattr(reading, limit.relative_to)
-    if setpoint is None:
-        setpoint = limit.default_setpoint
-    return 0.0 if setpoint is None else float(setpoint)

@@ -1,203 +1,78 @@
-"""Multivariate monitoring: PCA with Hotelling T² and SPE, naming the variables that moved.
+"""Multivariate monitoring: the profile's batch-evolution model, naming the variables that moved.
 
-Each reading becomes a feature vector (deviations from set points, metabolites,
-actuators, log VCD), standardised by the mean and spread that fault-free batches
-show at the same culture age (24-h bins, so the normal course of a batch is not
-an anomaly), and projected on the principal components of those batches. T²
-measures an unusual combination inside the model plane, SPE a departure from
-the correlations the model knows; either above its limit raises a warning
-that lists the variables contributing most.
-
-The model is fitted deterministically at first use from clean batches generated
-by ``simulator.dataset.generate_frame`` (``[multivariate]`` settings: number of
-batches and seed). Generating them takes up to a minute, so the fitted parameters
-(a few kB) are stored in a generated ``.npz`` file in the user cache directory
-(``$XDG_CACHE_HOME/bioreactor-monitor``, never committed), keyed by the settings
-and a hash of the simulator's source, and loaded from there afterwards.
-
->>> import numpy as np
->>> rng = np.random.default_rng(0)
->>> hours = np.tile(np.arange(0, 96, 0.5), 10)
->>> x = rng.normal(size=(hours.size, len(FEATURES)))
->>> model = PcaModel.fit(hours, x, variance=0.9, quantile=0.99, margin=1.0)
->>> t2, spe, _ = model.score(48.0, np.zeros(len(FEATURES)))
->>> bool(t2 < model.t2_limit and spe < model.spe_limit)
-True
+Each reading is standardised by the mean and spread the reference batches
+showed at the same culture age and projected on their principal components
+(:class:`~monitor.profile.BatchEvolutionModel`). Hotelling's T² measures an
+unusual combination inside the model plane, SPE a departure from the
+correlations it knows; either above ``margin`` times its 99.9 % quantile over
+held-out reference batches (leave-one-batch-out, so the limit is honest) raises
+a warning that lists the variables contributing most.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import os
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
+from collections.abc import Collection
 
 import numpy as np
-from numpy.typing import NDArray
 
-from bioreactor.contract import Reading, Severity
+from bioreactor.contract import Severity
 from monitor import explain
-from monitor.checks.base import Explanation, Finding, History, Latch, LatchCheck, deviation
-from monitor.config import MonitorConfig, MultivariateSettings
+from monitor.checks.base import Check, Explanation, Findings, Histories, Latches
+from monitor.config import MonitorConfig
+from monitor.slots import FloatArray, Slots
+from monitor.wave import COLUMN, Wave
 
-FloatArray = NDArray[np.float64]
-
-#: The features of one reading, in model order.
-FEATURES: tuple[str, ...] = (
-    "do", "ph", "temperature", "glucose", "lactate", "agitation", "airflow",
-    "feed_rate", "base_rate", "viability", "log_vcd",
-)
-#: Width of the culture-age bins used for standardisation (h).
-BIN_H = 24.0
+#: Variables a reading must measure, as a share of the model's, to be scored.
+MEASURED_SHARE = 0.6
 
 
-def features(reading: Reading) -> FloatArray | None:
-    """The feature vector of ``reading`` (None when an optional field is missing)."""
-    if reading.viability is None or reading.base_rate is None or reading.vcd <= 0:
-        return None
-    values = [deviation(reading, v) for v in FEATURES[:3]]
-    values += [getattr(reading, v) for v in FEATURES[3:-1]]
-    values.append(math.log(reading.vcd))
-    return np.array(values, dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class PcaModel:
-    """Per-age standardisation, principal axes, eigenvalues and control limits."""
-
-    means: FloatArray  # (bins, features)
-    scales: FloatArray  # (bins, features)
-    axes: FloatArray  # (features, components)
-    eigenvalues: FloatArray  # (components,)
-    t2_limit: float
-    spe_limit: float
-
-    @classmethod
-    def fit(
-        cls, hours: FloatArray, x: FloatArray, *, variance: float, quantile: float, margin: float
-    ) -> PcaModel:
-        """Fit on fault-free rows ``x`` observed at culture ages ``hours``."""
-        bins = (hours // BIN_H).astype(int)
-        n_bins = int(bins.max()) + 1
-        means = np.zeros((n_bins, x.shape[1]))
-        scales = np.ones((n_bins, x.shape[1]))
-        for b in range(n_bins):
-            rows = x[bins == b]
-            if len(rows) > 1:
-                means[b] = rows.mean(axis=0)
-                scales[b] = np.maximum(rows.std(axis=0), 1e-3)
-        z = (x - means[bins]) / scales[bins]
-        _, singular, vt = np.linalg.svd(z, full_matrices=False)
-        eigen = singular**2 / (len(z) - 1)
-        keep = int(np.searchsorted(np.cumsum(eigen) / eigen.sum(), variance) + 1)
-        model = cls(means, scales, vt[:keep].T, eigen[:keep], math.inf, math.inf)
-        t2, spe = model._statistics(z)
-        return cls(
-            means, scales, vt[:keep].T, eigen[:keep],
-            float(np.quantile(t2, quantile) * margin), float(np.quantile(spe, quantile) * margin),
-        )
-
-    def _statistics(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:
-        scores = z @ self.axes
-        residual = z - scores @ self.axes.T
-        return (scores**2 / self.eigenvalues).sum(axis=-1), (residual**2).sum(axis=-1)
-
-    def score(self, hours: float, x: FloatArray) -> tuple[float, float, FloatArray]:
-        """T², SPE and each feature's contribution (share of T² + SPE) for one reading."""
-        b = min(int(hours // BIN_H), len(self.means) - 1)
-        z = (x - self.means[b]) / self.scales[b]
-        t2, spe = self._statistics(z)
-        residual = z - (z @ self.axes) @ self.axes.T
-        t2_part = z * (self.axes @ ((self.axes.T @ z) / self.eigenvalues))
-        contribution = t2_part / self.t2_limit + residual**2 / self.spe_limit
-        return float(t2), float(spe), contribution
-
-
-    def save(self, path: Path) -> None:
-        """Write the parameters to ``path`` (numpy ``.npz``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as file:
-            np.savez(file, means=self.means, scales=self.scales, axes=self.axes,
-                     eigenvalues=self.eigenvalues, limits=[self.t2_limit, self.spe_limit])
-
-    @classmethod
-    def load(cls, path: Path) -> PcaModel:
-        """Read parameters written by :meth:`save`."""
-        with np.load(path) as data:
-            t2, spe = (float(v) for v in data["limits"])
-            return cls(data["means"], data["scales"], data["axes"], data["eigenvalues"], t2, spe)
-
-
-def cache_path(settings: MultivariateSettings) -> Path:
-    """Where the model for ``settings`` and the current simulator is stored."""
-    import simulator  # noqa: PLC0415 - only to locate its sources
-
-    digest = hashlib.sha256(repr(settings).encode())
-    for source in sorted(Path(simulator.__file__).parent.glob("*.py")):
-        digest.update(source.read_bytes())
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "bioreactor-monitor" / f"multivariate-{digest.hexdigest()[:16]}.npz"
-
-
-@cache
-def trained_model(settings: MultivariateSettings) -> PcaModel:
-    """The model fitted on ``settings.training_batches`` generated fault-free batches."""
-    path = cache_path(settings)
-    if path.exists():
-        return PcaModel.load(path)
-    model = _fit(settings)
-    model.save(path)
-    return model
-
-
-def _fit(settings: MultivariateSettings) -> PcaModel:
-    from simulator.dataset import generate_frame  # noqa: PLC0415 - only needed to train
-
-    frame = generate_frame(settings.training_batches, settings.training_seed, fault_fraction=0.0)
-    frame = frame[frame["culture_h"] > 0]
-    dev = {v: frame[v] - frame[f"{v}_setpoint"] for v in ("do", "ph", "temperature")}
-    columns = [dev[v] if v in dev else frame[v] for v in FEATURES[:-1]]
-    x = np.column_stack([*columns, np.log(frame["vcd"].clip(lower=1e-3))]).astype(np.float64)
-    return PcaModel.fit(
-        frame["culture_h"].to_numpy(np.float64), x,
-        variance=settings.variance, quantile=settings.quantile, margin=settings.margin,
-    )
-
-
-class MultivariateCheck(LatchCheck):
-    """Warn when T² or SPE of a reading leaves the fault-free region."""
+class MultivariateCheck(Check):
+    """Warn when T² or SPE of a reading leaves the region of the reference batches."""
 
     name = "multivariate"
 
-    def __init__(self, config: MonitorConfig) -> None:
-        super().__init__(config)
-        self.model = trained_model(config.multivariate)
+    def __init__(self, config: MonitorConfig, slots: Slots, histories: Histories) -> None:
+        super().__init__(config, slots, histories)
+        self.model = config.profile.evolution if config.profile is not None else None
+        self.columns = [COLUMN[v] for v in self.model.variables] if self.model is not None else []
+        self.latches = self.remember(Latches.create(1))
 
-    def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
-        x = features(reading)
-        if x is None:
-            return []
-        t2, spe, contribution = self.model.score(reading.culture_h, x)
-        excess = max(t2 / self.model.t2_limit, spe / self.model.spe_limit)
-        if not state.update("pca", enter=excess > 1.0, stay=excess > 0.7):
-            return []
-        top = [FEATURES[i] for i in np.argsort(contribution)[::-1][:3]]
-        names = ", ".join(explain.label(v.removeprefix("log_")) for v in top)
-        what = (
-            f"the combination of signals is unusual for culture hour {reading.culture_h:.0f} "
-            f"(T² {t2:.1f} vs limit {self.model.t2_limit:.1f}, SPE {spe:.1f} vs limit "
-            f"{self.model.spe_limit:.1f}); largest contributions: {names}"
-        )
-        return [Finding(
-            check=self.name,
-            severity=Severity.WARNING,
-            explanation=Explanation(
-                what,
-                causes=(f"an abnormal change in {names}", "a sensor fault on one of them"),
-                action=f"Look at the trends of {names} together.",
-            ),
-            value=round(excess, 3),
-            limit=1.0,
+    def cannot_run(self, measured: Collection[str], interval_s: float) -> str | None:
+        if self.model is None:
+            return "no multivariate model: fit a process profile on enough reference batches"
+        share = sum(v in measured for v in self.model.variables) / len(self.model.variables)
+        if share < MEASURED_SHARE:
+            return f"measures {share:.0%} of the model's variables ({', '.join(self.model.variables)})"
+        return None
+
+    def evaluate(self, wave: Wave) -> list[Findings]:
+        if self.model is None:
+            empty = np.zeros(len(wave), dtype=bool)
+            return [Findings(self.name, None, Severity.WARNING, empty, empty, np.full(len(wave), np.nan),
+                             np.full(len(wave), np.nan), lambda i: Explanation(""))]
+        model, margin = self.model, self.config.multivariate.margin
+        x = wave.values[:, self.columns]
+        t2, spe, contribution = model.score(wave.hours, x)
+        excess: FloatArray = np.maximum(t2 / (margin * model.t2.q999), spe / (margin * model.spe.q999))
+        known = (~np.isnan(x)).mean(axis=1) >= MEASURED_SHARE
+        on = self.latches.update(wave.slots, 0, enter=excess > 1.0, stay=excess > 0.7, known=known)
+        return [Findings(
+            self.name, None, Severity.WARNING, on, known, excess, np.ones(len(wave)),
+            lambda i: self._explain(float(wave.hours[i]), float(t2[i]), float(spe[i]), contribution[i]),
         )]
+
+    def _explain(self, hours: float, t2: float, spe: float, contribution: np.ndarray) -> Explanation:
+        assert self.model is not None
+        margin = self.config.multivariate.margin
+        top = [self.model.variables[j] for j in np.argsort(np.nan_to_num(contribution))[::-1][:3]]
+        names = ", ".join(explain.label(v) for v in top)
+        what = (
+            f"the combination of signals is unusual for culture hour {hours:.0f} (T² {t2:.1f} vs limit "
+            f"{margin * self.model.t2.q999:.1f}, SPE {spe:.1f} vs limit {margin * self.model.spe.q999:.1f}); "
+            f"largest contributions: {names}"
+        )
+        return Explanation(
+            what,
+            causes=(f"an abnormal change in {names}", "a sensor fault on one of them"),
+            action=f"Look at the trends of {names} together.",
+        )

@@ -10,249 +10,256 @@ probe is probably reading high (domain notes: base use no longer matches lactate
 A probe that reads low while the loop sparges CO2 shows as too little CO2: the
 culture consumes lactate (which alkalinises) or makes no acid, yet over a day the
 loop raises CO2 too little or even cuts it, with the reading at the top of its band.
+The day-long rules read the hourly history.
 
->>> from datetime import datetime, timedelta, UTC
->>> from monitor.checks.base import History, reading_at
->>> from monitor.config import MonitorConfig
->>> check = BasePumpCheck(MonitorConfig.default())
->>> state, history = check.new_state(), History(timedelta(hours=2))
->>> history.append(r := reading_at(datetime(2026, 1, 1, tzinfo=UTC), ph=6.88, base_rate=0.0))
->>> print(check.evaluate(r, history, state)[0].explanation.what)
+>>> from datetime import datetime, UTC
+>>> from monitor.checks.base import reading_at
+>>> from monitor.checks.harness import CheckHarness
+>>> harness = CheckHarness(BasePumpCheck)
+>>> harness.feed(reading_at(datetime(2026, 1, 1, tzinfo=UTC), ph=6.88, base_rate=0.0))
+['base_pump:ph']
+>>> print(harness.explain("base_pump:ph").what)
 pH 6.88 is 0.12 below its set point 7.00 with no base added (0.00 mL/h)
 """
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 
-from bioreactor.contract import Reading, Severity
+import numpy as np
+
+from bioreactor.contract import Severity
 from monitor import explain
-from monitor.checks.base import Check, Explanation, Finding, History, Latch, LatchCheck
-from monitor.checks.hourly import HourlyMeans
+from monitor.checks.base import Check, Explanation, Findings, Histories, Latches
+from monitor.config import MonitorConfig
+from monitor.slots import BoolArray, FloatArray, IntArray, SlotArrays, Slots, per_slot
+from monitor.wave import Wave
 
-#: Spans over which base use and lactate consumption are judged.
-BASE_SPAN = timedelta(hours=3)
-LACTATE_SPAN = timedelta(hours=6)
-#: Mean base flow (mL/h) that counts as "keeps flowing", and lactate fall (g/L) as "consumed".
-BASE_FLOWING = 0.4
+#: Base and CO2 flows are judged as shares of their usual (99 %) level in the profile's reference
+#: batches; without a profile, the bench vessel's: base 0.5 mL/h, and CO2 20 mL/min, its mass-flow
+#: controller's full scale, which the loop reaches late in culture.
+USUAL_BASE = 0.5
+USUAL_CO2 = 20.0
+#: A base flow below this share of its usual level counts as none.
+IDLE_SHARE = 0.02
+#: Spans over which base use and lactate consumption are judged (s).
+BASE_S = 3 * 3600.0
+LACTATE_S = 6 * 3600.0
+#: Mean base flow, as a share of its usual level, that counts as "keeps flowing"; lactate fall (g/L)
+#: that counts as "consumed".
+FLOWING_SHARE = 0.7
 LACTATE_FALL = 0.5
-#: Span of the CO2 rise, and the rise (mL/min) that counts as the loop sparging more.
-CO2_SPAN = timedelta(hours=6)
-CO2_RISE = 0.3
-#: Lactate rise (g/L over ``PRODUCTION_SPAN``, hourly means) that counts as "still produced".
-PRODUCTION_SPAN = timedelta(hours=12)
+#: Span of the CO2 rise, and the rise that counts as the loop sparging more (share of its usual level).
+CO2_S = 6 * 3600.0
+CO2_RISE_SHARE = 0.015
+#: Lactate rise (g/L over ``PRODUCTION_S``, hourly means) that counts as "still produced".
+PRODUCTION_S = 12 * 3600.0
 LACTATE_RISE = 0.2
 #: Before this culture age the loop strips the CO2 of the fresh medium: sparging is normal.
 DEGASSING_H = 24.0
-#: Hours over which the CO2 side of the loop is judged against lactate: a day, because the
-#: simulator's slowest probe drift, 0.04 pH/day, moves the loop that slowly (the domain notes
-#: give ~0.1 pH/week for a glass electrode, slower still).
+#: Hours over which the CO2 side of the loop is judged against lactate: a day, because a slow
+#: probe drift (0.04 pH/day; domain notes: ~0.1 pH/week for a glass electrode) moves the loop
+#: that slowly.
 BALANCE_H = 24
-#: With no lactate made, a steady cut of this much CO2 (mL/min, hourly means) is a back-off.
-CO2_CUT = 0.3
-#: Lactate consumption (g/L) alkalinises: consuming more than ``CONSUMED`` g/L should raise CO2
-#: by at least ``CO2_PER_LACTATE`` mL/min per g/L. Clean simulated batches (seeds 7 and 11) never
-#: fell below 0.85 while the loop was already sparging.
+#: With no lactate made, a steady cut of CO2 (share of its usual level, hourly means) is a back-off.
+CO2_CUT_SHARE = 0.015
+#: Lactate consumption (g/L) alkalinises: consuming more than ``CONSUMED`` g/L should raise CO2 by
+#: at least ``CO2_PER_LACTATE`` (share of its usual level) per g/L. Clean simulated batches (seeds 7
+#: and 11) never fell below 0.04 while the loop was already sparging.
 CONSUMED = 0.3
-CO2_PER_LACTATE = 0.5
+CO2_PER_LACTATE = 0.024
 #: The reading's mean may sit this far above set point while the loop regulates: the CO2 side
 #: of its ±0.05 deadband plus noise. Higher means the loop is saturated, not backing off.
 BAND_TOP = 0.07
-#: "No base" (mL/h), "no lactate made" (g/L over ``BALANCE_H``), "steady gas" (fractional fall),
-#: "already sparging" (mL/min a day ago).
-BASE_OFF = 0.05
+#: "No lactate made" (g/L over ``BALANCE_H``), "steady gas" (fractional fall), "already sparging"
+#: (share of the usual CO2 level a day ago).
 LACTATE_MADE = 0.05
 AIRFLOW_FALL = 0.05
-SPARGING = 0.05
+SPARGING_SHARE = 0.003
 
 
-class BasePumpCheck(LatchCheck):
+def _span_mean(hourly: FloatArray, first: int, last: int) -> FloatArray:
+    """The mean of hourly means ``first`` to ``last - 1`` hours back, if at least half of them are known."""
+    part = hourly[:, first:last]
+    known = (~np.isnan(part)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(part, axis=1) / known
+    return np.where(2 * known >= last - first, mean, np.nan)
+
+
+@dataclass
+class _Day(SlotArrays):
+    """The day-long quantities of the CO2 rules, per reactor, for the clock hour they were worked out in."""
+
+    hour: IntArray = per_slot(fill=-1)
+    co2: FloatArray = per_slot(fill=np.nan, shape=(BALANCE_H // (BALANCE_H // 3) + 1,))
+    ph: FloatArray = per_slot(fill=np.nan)
+    base: FloatArray = per_slot(fill=np.nan)
+    air_ratio: FloatArray = per_slot(fill=np.nan)
+    consumed: FloatArray = per_slot(fill=np.nan)  # lactate consumed over the day (g/L)
+    lactate_made: FloatArray = per_slot(fill=np.nan)  # lactate made over PRODUCTION_S (g/L)
+
+
+class BasePumpCheck(Check):
     """Critical when pH is well below set point and no base is being added."""
 
     name = "base_pump"
+    inputs = ("ph", "base_rate")
 
-    def evaluate(self, reading: Reading, history: History, state: Latch) -> list[Finding]:
-        if reading.base_rate is None:
-            return []
-        setpoint = self.setpoint(reading, "ph")
-        deficit = setpoint - reading.ph
+    def __init__(self, config: MonitorConfig, slots: Slots, histories: Histories) -> None:
+        super().__init__(config, slots, histories)
+        self.idle = IDLE_SHARE * config.typical_high("base_rate", USUAL_BASE)
+        self.latches = self.remember(Latches.create(1))
+
+    def evaluate(self, wave: Wave) -> list[Findings]:
         limit = self.config.process.ph_deficit
-        idle = reading.base_rate < 0.01
-        if not state.update("ph", enter=idle and deficit > limit, stay=idle and deficit > limit / 2):
-            return []
-        what = (
-            f"pH {explain.quantity('ph', reading.ph)} is {deficit:.2f} below its set point "
-            f"{explain.quantity('ph', setpoint)} with no base added "
-            f"({explain.quantity('base_rate', reading.base_rate)})"
-        )
-        return [Finding(
-            check=self.name,
-            severity=Severity.CRITICAL,
-            explanation=Explanation(
-                what,
+        ph, base, setpoint = wave["ph"], wave["base_rate"], wave.setpoint("ph")
+        deficit = setpoint - ph
+        known = wave.measured("ph", "base_rate")
+        with np.errstate(invalid="ignore"):
+            idle = base < self.idle
+            on = self.latches.update(
+                wave.slots, 0, enter=idle & (deficit > limit), stay=idle & (deficit > limit / 2), known=known
+            )
+        return [Findings(
+            self.name, "ph", Severity.CRITICAL, on, known, ph, setpoint - limit,
+            lambda i: Explanation(
+                f"pH {explain.quantity('ph', float(ph[i]))} is {float(deficit[i]):.2f} below its set point "
+                f"{explain.quantity('ph', float(setpoint[i]))} with no base added "
+                f"({explain.quantity('base_rate', float(base[i]))})",
                 causes=("base pump failure or empty base bottle", "base line blocked or clamped",
                         "pH controller in manual"),
                 action="Check the base bottle, pump and line.",
             ),
-            variable="ph",
-            value=reading.ph,
-            limit=setpoint - limit,
         )]
 
 
-@dataclass(slots=True)
-class PhProbeState:
-    """The hysteresis latch and two days of hourly means for the CO2 balance."""
-
-    latch: Latch = field(default_factory=Latch)
-    hours: HourlyMeans = field(
-        default_factory=lambda: HourlyMeans(("co2_flow", "ph", "base_rate", "lactate", "airflow"), 2 * BALANCE_H)
-    )
-    _window: _CO2Window | None = None
-    _window_hour: int | None = None
-
-    def co2_window(self) -> _CO2Window | None:
-        """The CO2 window, computed again only when an hour has closed (not on every reading)."""
-        if self._window_hour != self.hours.latest_hour:
-            self._window, self._window_hour = _CO2Window.of(self.hours), self.hours.latest_hour
-        return self._window
-
-
-class PhProbeCheck(Check[PhProbeState]):
+class PhProbeCheck(Check):
     """Warn when the pH loop's action contradicts the culture's acid: the pH probe may drift."""
 
     name = "ph_probe"
+    inputs = ("ph", "lactate", "base_rate", "co2_flow", "airflow")
 
-    def new_state(self) -> PhProbeState:
-        return PhProbeState()
+    def __init__(self, config: MonitorConfig, slots: Slots, histories: Histories) -> None:
+        super().__init__(config, slots, histories)
+        self.base_usual = config.typical_high("base_rate", USUAL_BASE)
+        self.co2_usual = config.typical_high("co2_flow", USUAL_CO2)
+        self.latches = self.remember(Latches.create(1, on=(3,)))
+        self.day = self.remember(_Day.create(1))
 
-    def evaluate(self, reading: Reading, history: History, state: PhProbeState) -> list[Finding]:
-        state.hours.add(reading)
-        if history.before(BASE_SPAN) is None:
-            return []
-        latch = state.latch
-        finding = (
-            self._reads_low(reading, history, latch)
-            or self._co2_short(reading, state.co2_window(), latch)
-            or self._reads_high(reading, history, latch)
+    def evaluate(self, wave: Wave) -> list[Findings]:
+        known = wave.measured("ph")
+        low = self._reads_low(wave)
+        short = self._co2_short(wave)
+        high = self._reads_high(wave)
+        holds = low | short | high
+        return [Findings(
+            self.name, "ph", Severity.WARNING, holds, known, wave["ph"], np.full(len(wave), np.nan),
+            lambda i: self._explain(wave, i, bool(low[i]), bool(short[i])),
+        )]
+
+    def _reads_low(self, wave: Wave) -> BoolArray:
+        """Base keeps flowing while lactate is consumed: nothing to neutralise."""
+        recent, slots, times = self.histories.recent, wave.slots, wave.times
+        n, base, _ = recent.window(slots, times, "base_rate", BASE_S)
+        lactate, apart = recent.change(slots, times, "lactate", wave["lactate"], span_s=LACTATE_S,
+                                       tolerance_s=3600.0)
+        known = (n > 0) & ~np.isnan(lactate) & (apart >= BASE_S)
+        flowing = FLOWING_SHARE * self.base_usual
+        with np.errstate(invalid="ignore"):
+            return self.latches.update(
+                slots, 0, enter=(base > flowing) & (lactate < -LACTATE_FALL), stay=(base > flowing / 2) & (lactate < 0),
+                known=known,
+            )
+
+    def _hourly(self, wave: Wave, variable: str) -> FloatArray:
+        """Means of ``variable`` per completed hour, the last first, over two days: ``(n, hours)``."""
+        return self.histories.hourly.means(wave.slots, wave.times, variable, 2 * BALANCE_H + 2)[:, 1:]
+
+    def _day(self, wave: Wave) -> _Day:
+        """The day-long quantities, worked out again only for reactors whose clock hour has moved on
+        (they come from completed hours, so they hold for the rest of the hour)."""
+        hour = np.floor(wave.times / 3600.0).astype(np.int64)
+        day, slots = self.day, wave.slots
+        rows = np.flatnonzero(day.hour[slots] != hour)
+        if len(rows):
+            fresh = wave.take(rows)
+            co2 = self._hourly(fresh, "co2_flow")[:, : BALANCE_H + 1 : BALANCE_H // 3]  # now, 8, 16, 24 h ago
+            lactate, air = self._hourly(fresh, "lactate"), self._hourly(fresh, "airflow")
+            at = slots[rows]
+            day.hour[at] = hour[rows]
+            day.co2[at] = co2
+            day.ph[at] = _span_mean(self._hourly(fresh, "ph"), 0, BALANCE_H)
+            day.base[at] = _span_mean(self._hourly(fresh, "base_rate"), 0, BALANCE_H)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                day.air_ratio[at] = _span_mean(air, 0, BALANCE_H) / _span_mean(air, BALANCE_H, 2 * BALANCE_H)
+            day.consumed[at] = lactate[:, BALANCE_H] - lactate[:, 0]
+            day.lactate_made[at] = lactate[:, 0] - lactate[:, int(PRODUCTION_S // 3600) - 1]
+        return day
+
+    def _co2_short(self, wave: Wave) -> BoolArray:
+        """Over a day, the loop raised CO2 too little for the lactate consumed, or cut it with no acid made."""
+        day, slots = self._day(wave), wave.slots
+        co2, consumed, ph = day.co2[slots].T, day.consumed[slots], day.ph[slots]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            quiet = (day.base[slots] < IDLE_SHARE * self.base_usual * 10) & (day.air_ratio[slots] > 1 - AIRFLOW_FALL)
+            known = ~np.isnan(co2).any(axis=0) & ~np.isnan(consumed + ph + day.air_ratio[slots])
+            known &= wave.hours >= DEGASSING_H + BALANCE_H  # the window must start after the degassing
+            top = ph < wave.setpoint("ph") + BAND_TOP
+            rise = (co2[0] - co2[-1]) / self.co2_usual
+            falling = np.all(co2[:-1] < co2[1:], axis=0)
+            backs_off = (consumed > -LACTATE_MADE) & falling & (-rise > CO2_CUT_SHARE)
+            needed = CO2_PER_LACTATE * consumed
+            lags = (consumed > CONSUMED) & (co2[-1] > SPARGING_SHARE * self.co2_usual) & (rise < needed)
+            stays = (-rise > CO2_CUT_SHARE / 3) | ((consumed > CONSUMED / 2) & (rise < 1.5 * needed))
+            return self.latches.update(
+                slots, 1, enter=quiet & top & (backs_off | lags), stay=quiet & top & stays, known=known
+            )
+
+    def _reads_high(self, wave: Wave) -> BoolArray:
+        """CO2 sparged more and more while lactate is still made: the loop lowers an acidifying culture."""
+        recent, slots, times = self.histories.recent, wave.slots, wave.times
+        co2, _ = recent.change(slots, times, "co2_flow", wave["co2_flow"], span_s=CO2_S, tolerance_s=3600.0)
+        lactate = self._day(wave).lactate_made[slots]
+        known = ~np.isnan(co2) & ~np.isnan(lactate) & (wave.hours >= DEGASSING_H)
+        rise = CO2_RISE_SHARE * self.co2_usual
+        with np.errstate(invalid="ignore"):
+            return self.latches.update(
+                slots, 2, enter=(co2 > rise) & (lactate > LACTATE_RISE), stay=(co2 > 0) & (lactate > 0), known=known
+            )
+
+    def _explain(self, wave: Wave, i: int, low: bool, short: bool) -> Explanation:
+        ph = explain.quantity("ph", float(wave["ph"][i]))
+        if low:
+            what = f"base keeps being added while lactate is consumed (pH reads {ph})"
+            causes: tuple[str, ...] = (
+                "pH probe reading low (drift): the controller adds base the culture does not need",
+                "base pump delivering without control",
+            )
+        elif short:
+            day, slot = self.day, int(wave.slots[i])
+            consumed = float(day.consumed[slot])
+            lactate = f"{consumed:.2f} g/L of lactate was consumed" if consumed > LACTATE_MADE else (
+                "no lactate was made"
+            )
+            before, now, ph_mean = float(day.co2[slot, -1]), float(day.co2[slot, 0]), float(day.ph[slot])
+            what = (
+                f"CO2 sparging went from {before:.2f} to {now:.2f} mL/min in {BALANCE_H} h "
+                f"although {lactate} (pH reads {ph_mean:.2f}, the top of its band; no base; gas flow steady): "
+                "too little CO2 for what the culture does"
+            )
+            causes = (
+                "pH probe reading low (drift): the loop lets the true pH rise",
+                "CO2 mass-flow controller or supply fault",
+                "the culture's acid balance changed for another reason (feed, aeration, contamination)",
+            )
+        else:
+            what = f"the pH loop keeps raising CO2 sparging while lactate is still being made (pH reads {ph})"
+            causes = (
+                "pH probe reading high (drift): the controller lowers a pH the lactate already lowers",
+                "CO2 controller fault",
+            )
+        return Explanation(
+            what, causes=causes, action="Compare the pH probe with an offline sample and recalibrate if > 0.05 apart."
         )
-        return [finding] if finding else []
-
-    def _reads_low(self, reading: Reading, history: History, state: Latch) -> Finding | None:
-        base = history.values("base_rate", BASE_SPAN)
-        lactate = history.change("lactate", LACTATE_SPAN)
-        if not base or lactate is None:
-            state.on.discard("low")
-            return None
-        flow = sum(base) / len(base)
-        if not state.update(
-            "low",
-            enter=flow > BASE_FLOWING and lactate < -LACTATE_FALL,
-            stay=flow > BASE_FLOWING / 2 and lactate < 0,
-        ):
-            return None
-        what = (
-            f"base has been added at {flow:.2f} mL/h on average for {_hours(BASE_SPAN)} h "
-            f"while lactate fell by {abs(lactate):.2f} g/L in {_hours(LACTATE_SPAN)} h "
-            f"(pH reads {explain.quantity('ph', reading.ph)})"
-        )
-        return self._finding(reading, what, (
-            "pH probe reading low (drift): the controller adds base the culture does not need",
-            "base pump delivering without control",
-        ))
-
-    def _co2_short(self, reading: Reading, window: _CO2Window | None, state: Latch) -> Finding | None:
-        setpoint = self.setpoint(reading, "ph")
-        degassing = reading.culture_h < DEGASSING_H + BALANCE_H  # the window must start after it
-        if window is None or degassing or window.ph >= setpoint + BAND_TOP or not window.quiet:
-            state.on.discard("co2")
-            return None
-        consumed, rise = window.lactate_consumed, window.co2[0] - window.co2[-1]
-        falling = all(later < earlier for later, earlier in itertools.pairwise(window.co2))
-        backs_off = consumed > -LACTATE_MADE and falling and -rise > CO2_CUT
-        lags = consumed > CONSUMED and window.co2[-1] > SPARGING and rise < CO2_PER_LACTATE * consumed
-        stays = -rise > CO2_CUT / 3 or (consumed > CONSUMED / 2 and rise < 1.5 * CO2_PER_LACTATE * consumed)
-        if not state.update("co2", enter=backs_off or lags, stay=stays):
-            return None
-        lactate = (
-            f"{consumed:.2f} g/L of lactate was consumed" if consumed > LACTATE_MADE else "no lactate was made"
-        )
-        what = (
-            f"CO2 sparging went from {window.co2[-1]:.2f} to {window.co2[0]:.2f} mL/min in {BALANCE_H} h "
-            f"although {lactate} (pH reads {window.ph:.2f}, the top of its band; no base; gas flow steady): "
-            "too little CO2 for what the culture does"
-        )
-        return self._finding(reading, what, (
-            "pH probe reading low (drift): the loop lets the true pH rise",
-            "CO2 mass-flow controller or supply fault",
-            "the culture's acid balance changed for another reason (feed, aeration, contamination)",
-        ))
-
-    def _reads_high(self, reading: Reading, history: History, state: Latch) -> Finding | None:
-        co2 = history.change("co2_flow", CO2_SPAN)
-        lactate = history.smoothed_change("lactate", PRODUCTION_SPAN)
-        if co2 is None or lactate is None or reading.culture_h < DEGASSING_H:
-            state.on.discard("high")
-            return None
-        if not state.update(
-            "high",
-            enter=co2 > CO2_RISE and lactate > LACTATE_RISE,
-            stay=co2 > 0 and lactate > 0,
-        ):
-            return None
-        what = (
-            f"the pH loop raised CO2 sparging by {co2:.2f} mL/min in {_hours(CO2_SPAN)} h while "
-            f"lactate rose by {lactate:.2f} g/L in {_hours(PRODUCTION_SPAN)} h "
-            f"(pH reads {explain.quantity('ph', reading.ph)})"
-        )
-        return self._finding(reading, what, (
-            "pH probe reading high (drift): the controller lowers a pH the lactate already lowers",
-            "CO2 controller fault",
-        ))
-
-    def _finding(self, reading: Reading, what: str, causes: tuple[str, ...]) -> Finding:
-        return Finding(
-            check=self.name,
-            severity=Severity.WARNING,
-            explanation=Explanation(
-                what,
-                causes=causes,
-                action="Compare the pH probe with an offline sample and recalibrate if > 0.05 apart.",
-            ),
-            variable="ph",
-            value=reading.ph,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _CO2Window:
-    """The CO2 side of the pH loop over the last ``BALANCE_H``, from hourly means."""
-
-    co2: tuple[float, ...]  # now, 8, 16 and 24 h ago
-    ph: float
-    lactate_consumed: float
-    quiet: bool  # no base and steady gas: nothing else moves the loop
-
-    @classmethod
-    def of(cls, hours: HourlyMeans) -> _CO2Window | None:
-        co2 = [hours.mean("co2_flow", ago) for ago in range(0, BALANCE_H + 1, BALANCE_H // 3)]
-        ph = hours.span_mean("ph", 0, BALANCE_H - 1)
-        base = hours.span_mean("base_rate", 0, BALANCE_H - 1)
-        lactate_now, lactate_then = hours.mean("lactate", 0), hours.mean("lactate", BALANCE_H)
-        air_now = hours.span_mean("airflow", 0, BALANCE_H - 1)
-        air_then = hours.span_mean("airflow", BALANCE_H, 2 * BALANCE_H - 1)
-        known = tuple(c for c in co2 if c is not None)
-        if (
-            len(known) < len(co2) or ph is None or base is None or lactate_now is None
-            or lactate_then is None or not air_now or not air_then
-        ):
-            return None
-        steady = air_now / air_then > 1 - AIRFLOW_FALL
-        return cls(known, ph, lactate_then - lactate_now, base < BASE_OFF and steady)
-
-
-def _hours(span: timedelta) -> int:
-    return int(span.total_seconds() // 3600)
 

@@ -1,114 +1,87 @@
 """Sudden steps and spikes: a reading far from its rolling mean, in rolling standard deviations.
 
-The rolling window is time-based (``river.utils.TimeRolling``), so gaps in the data
-do not stretch it. The standard deviation is floored at the sensor noise: a
-quiet, well-controlled signal must not make every small wiggle look huge.
+The window is a time span (stretched to hold enough readings of a sparsely
+sampled reactor) and the reading is compared with the window without itself.
+The standard deviation is floored at the sensor noise: a quiet, well-controlled
+signal must not make every small wiggle look huge. Set-point variables are
+judged on their deviation, and only once the set point has held for a window.
 
 >>> from datetime import datetime, timedelta, UTC
->>> from monitor.checks.base import History, reading_at
->>> check = ZScoreCheck(MonitorConfig.default())
->>> state, history = check.new_state(), History(timedelta(hours=4))
+>>> from monitor.checks.base import reading_at
+>>> from monitor.checks.harness import CheckHarness
+>>> harness = CheckHarness(ZScoreCheck)
 >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
->>> found = []
->>> for i in range(40):
-...     r = reading_at(t0 + timedelta(minutes=5 * i), ph=7.0 + 0.01 * (i % 2) - (0.3 if i == 39 else 0))
-...     history.append(r)
-...     found.append([f.check for f in check.evaluate(r, history, state)])
+>>> found = [harness.feed(reading_at(t0 + timedelta(minutes=5 * i),
+...                                  ph=7.0 + 0.01 * (i % 2) - (0.3 if i == 39 else 0))) for i in range(40)]
 >>> found[38], found[39]
-([], ['zscore'])
+([], ['zscore:ph'])
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from collections.abc import Collection
+from functools import partial
 
-from river import stats, utils
+import numpy as np
 
-from bioreactor.contract import Reading, Severity
+from bioreactor.contract import Severity
 from monitor import explain
-from monitor.checks.base import (
-    SETPOINTS,
-    Check,
-    Explanation,
-    Finding,
-    History,
-    Latch,
-    clock,
-    deviation,
-)
+from monitor.checks.base import Check, Explanation, Findings, Histories, Latches
 from monitor.config import MonitorConfig
+from monitor.slots import FloatArray, Slots
+from monitor.wave import Wave
 
 
-@dataclass(slots=True)
-class RollingState:
-    """A time-windowed variance per variable, plus the hysteresis latch."""
-
-    # river's rolling wrappers are not precisely typed; each value is a TimeRolling(stats.Var).
-    windows: dict[str, Any] = field(default_factory=dict)
-    latch: Latch = field(default_factory=Latch)
-
-
-class ZScoreCheck(Check[RollingState]):
+class ZScoreCheck(Check):
     """Warn when a variable jumps more than ``z_limit`` rolling standard deviations."""
 
     name = "zscore"
 
-    def __init__(self, config: MonitorConfig) -> None:
-        super().__init__(config)
-        settings = config.statistics
-        self.window = timedelta(hours=settings.window_h)
+    def __init__(self, config: MonitorConfig, slots: Slots, histories: Histories) -> None:
+        super().__init__(config, slots, histories)
+        self.variables = config.statistics.zscore_variables
+        self.window_s = config.statistics.window_h * 3600.0
+        self.latches = self.remember(Latches.create(1, on=(max(len(self.variables), 1),)))
 
-    def new_state(self) -> RollingState:
-        return RollingState()
+    def cannot_run(self, measured: Collection[str], interval_s: float) -> str | None:
+        if not any(v in measured for v in self.variables):
+            return f"needs one of {', '.join(self.variables)}, which this reactor does not measure"
+        return self.too_sparse(self.window_s, interval_s)
 
-    def evaluate(self, reading: Reading, history: History, state: RollingState) -> list[Finding]:
-        settings = self.config.statistics
-        findings = []
-        for var in settings.zscore_variables:
-            value = deviation(reading, var, self.default_setpoints)
-            if value is None:
-                continue
-            window: Any = state.windows.get(var)
-            if window is None or not _settled(history, var, self.settle):
-                # A new set point starts a new regime: forget the old one.
-                window = state.windows[var] = utils.TimeRolling(stats.Var, period=self.window)
-            mean = float(window.obj.mean.get())
-            std = max(math.sqrt(max(window.get(), 0.0)), settings.noise.get(var, 0.0))
-            enough = window.obj.mean.n >= settings.min_samples and std > 0
-            z = (value - mean) / std if enough else 0.0
-            window.update(value, t=clock(reading))
-            limit = settings.z_limit
-            if state.latch.update(var, enter=abs(z) > limit, stay=abs(z) > limit / 2):
-                findings.append(self._finding(var, reading, z=z, jump=value - mean, mean=mean, std=std))
-        return findings
-
-    def _finding(
-        self, var: str, reading: Reading, *, z: float, jump: float, mean: float, std: float
-    ) -> Finding:
-        value = float(getattr(reading, var))
-        offset = value - (mean + jump)  # the set point, when the check watches a deviation
-        name = explain.label(var)
-        what = (
-            f"{name} jumped to {explain.quantity(var, value)}, "
-            f"{explain.quantity(var, abs(jump))} {'above' if jump > 0 else 'below'} its "
-            f"{self.config.statistics.window_h:g}-h mean ({abs(z):.1f} standard deviations)"
-        )
-        return Finding(
-            check=self.name,
-            severity=Severity.WARNING,
-            explanation=Explanation(
-                what,
-                causes=("sensor spike or glitch", "sudden process upset", "manual intervention"),
-                action=f"Check whether other signals moved with {name}; if not, inspect the probe.",
-            ),
-            variable=var,
-            value=value,
-            limit=offset + mean + math.copysign(self.config.statistics.z_limit * std, jump),
-        )
+    def evaluate(self, wave: Wave) -> list[Findings]:
+        limit = self.config.statistics.z_limit
+        window = self.stretch(self.window_s, wave)
+        found = []
+        for key, variable in enumerate(self.variables):
+            value = wave[variable]
+            n, mean, std = self.histories.recent.window(wave.slots, wave.times, variable, window, excluding=value)
+            floor = self.config.noise(variable)
+            spread = np.maximum(np.nan_to_num(std, nan=0.0), floor)
+            enough = (n >= self.config.statistics.min_samples) & (spread > 0)
+            known = ~np.isnan(value) & enough & wave.settled(variable, window.max(initial=0.0))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = (value - mean) / spread
+                on = self.latches.update(
+                    wave.slots, key, enter=np.abs(z) > limit, stay=np.abs(z) > limit / 2, known=known
+                )
+            found.append(Findings(
+                self.name, variable, Severity.WARNING, on, known, value, mean + np.sign(z) * limit * spread,
+                partial(_explain, variable, (value, mean, z, window)),
+            ))
+        return found
 
 
-def _settled(history: History, var: str, span: timedelta) -> bool:
-    return var not in SETPOINTS or history.settled(SETPOINTS[var], span)
+def _explain(variable: str, columns: tuple[FloatArray, FloatArray, FloatArray, FloatArray], i: int) -> Explanation:
+    """``columns``: the values, window means, z-scores and windows (s) of the wave."""
+    value, mean, z, window_s = (float(c[i]) for c in columns)
+    name = explain.label(variable)
+    jump = value - mean
+    what = (
+        f"{name} jumped to {explain.quantity(variable, value)}, {explain.quantity(variable, abs(jump))} "
+        f"{'above' if jump > 0 else 'below'} its {window_s / 3600:g}-h mean ({abs(z):.1f} standard deviations)"
+    )
+    return Explanation(
+        what,
+        causes=("sensor spike or glitch", "sudden process upset", "manual intervention"),
+        action=f"Check whether other signals moved with {name}; if not, inspect the probe.",
+    )

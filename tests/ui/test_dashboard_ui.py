@@ -137,14 +137,14 @@ def test_live_page_shows_the_reactor_its_alarm_and_sends_an_acknowledgement(dash
     page.wait_for_timeout(2000)  # let the plots draw before the screenshot
     page.screenshot(path=SCREENSHOTS / "dashboard_live.png", full_page=True)
 
-    with Collector(broker, t.ack_topic(reactor)) as acks:
+    with Collector(broker, t.ack_topic(reactor, "ui-test")) as acks:
         choice = page.locator("select").nth(1)
         choice.select_option(label=choice.locator("option", has_text=reactor).inner_text())
         page.get_by_placeholder("operator name").fill("ui-test")
         page.get_by_role("button", name="Acknowledge").click()
         expect(page.get_by_text("sent as ui-test")).to_be_visible()
-        wait_until(lambda: acks.payloads(t.ack_topic(reactor)), what="the acknowledgement")
-        ack = decode(Acknowledgement, acks.payloads(t.ack_topic(reactor))[0])
+        wait_until(lambda: acks.payloads(t.ack_topic(reactor, "ui-test")), what="the acknowledgement")
+        ack = decode(Acknowledgement, acks.payloads(t.ack_topic(reactor, "ui-test"))[0])
     assert (ack.alarm_id, ack.user) == (raised.alarm_id, "ui-test")
 
 
