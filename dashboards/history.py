@@ -1,7 +1,9 @@
 """Start the live page with the past: load the monitor's historian into the fleet state.
 
-Without it, a dashboard started mid-batch shows only what arrives from then on.
-The historian is opened read-only (SQLite WAL), so the monitor keeps writing.
+Without it, a dashboard started mid-batch or after harvest shows only what arrives
+from then on. Each reactor's whole latest batch is loaded (the fleet state thins
+a long one evenly); the historian is opened read-only (SQLite WAL, or the shared
+PostgreSQL store of several monitors), so the monitor keeps writing.
 """
 
 from __future__ import annotations
@@ -15,36 +17,35 @@ import pandas as pd
 
 from bioreactor.contract import AlarmEvent, ContractError, Reading, Recommendation, from_record
 from dashboards.state import FleetState
-from monitor.historian import SqliteHistorian, Table
+from monitor.historian import Table, open_historian
 
 T = TypeVar("T")
 
 
-def backfill(state: FleetState, path: Path) -> int:
-    """Load each reactor's latest batch (readings, recommendations) and recent alarm events.
+def backfill(state: FleetState, location: str | Path) -> int:
+    """Load each reactor's latest batch (readings, recommendations) and its alarm events.
 
-    Returns the number of readings loaded. Raises ``FileNotFoundError`` when
-    there is no historian at ``path``.
+    ``location`` is what the monitor's ``--historian`` says: a SQLite file or a
+    ``postgresql://`` URL. Returns the number of readings loaded. Raises
+    ``FileNotFoundError`` when there is no historian file at ``location``.
     """
-    with SqliteHistorian(path, readonly=True) as historian:
-        readings = _latest_batches(historian.frame(Table.READINGS), state.history)
-        recommendations = historian.frame(Table.RECOMMENDATIONS)
-        events = historian.frame(Table.ALARMS)
-    loaded = sum(state.add_reading(r) for r in _payloads(Reading, readings))
-    # Events and recommendations after readings: they are placed on the readings' time axis.
-    for recommendation in _payloads(Recommendation, recommendations):
-        state.add_recommendation(recommendation)
-    for event in _payloads(AlarmEvent, events):
-        state.add_event(event)
+    loaded = 0
+    with open_historian(location, readonly=True) as historian:
+        batches = historian.batches()
+        # batches() is ordered by reactor and start: the last row of a reactor is its latest batch.
+        for row in batches.groupby("reactor_id").tail(1).itertuples():
+            reactor_id, batch_id = str(row.reactor_id), str(row.batch_id)
+            tables = {t: historian.frame(t, batch_id, reactor_id=reactor_id) for t in _TABLES}
+            loaded += sum(state.add_reading(r) for r in _payloads(Reading, tables[Table.READINGS]))
+            # Events and recommendations after readings: they are placed on the readings' time axis.
+            for recommendation in _payloads(Recommendation, tables[Table.RECOMMENDATIONS]):
+                state.add_recommendation(recommendation)
+            for event in _payloads(AlarmEvent, tables[Table.ALARMS]):
+                state.add_event(event)
     return loaded
 
 
-def _latest_batches(readings: pd.DataFrame, per_reactor: int) -> pd.DataFrame:
-    """The last ``per_reactor`` readings of each reactor's most recent batch, in stored order."""
-    if readings.empty:
-        return readings
-    latest = readings.groupby("reactor_id")["batch_id"].transform("last")
-    return readings[readings["batch_id"] == latest].groupby("reactor_id").tail(per_reactor)
+_TABLES = (Table.READINGS, Table.RECOMMENDATIONS, Table.ALARMS)
 
 
 def _payloads(cls: type[T], frame: pd.DataFrame) -> Iterator[T]:

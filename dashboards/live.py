@@ -1,4 +1,4 @@
-"""The live page: fleet overview, one reactor's plots and recommendation, alarms with acknowledgement.
+"""The live page: the fleet trouble first, one reactor's plots and recommendation, alarms acknowledged by row.
 
 A :class:`LivePage` belongs to one browser session and owns that session's
 widgets and Bokeh models. :meth:`LivePage.refresh` pulls what changed from the
@@ -14,15 +14,26 @@ from typing import Any
 
 import panel as pn
 
-from bioreactor.contract import Acknowledgement, AlarmState, StatusState
-from dashboards.plots import BatchPlots, marker_columns, reading_columns, recommendation_columns
-from dashboards.state import Cursor, FleetState, Timed, Update
+from bioreactor.contract import Acknowledgement, AlarmEvent, AlarmState, Severity, StatusState
+from dashboards.fleetgrid import FleetGrid
+from dashboards.guide import HOURS_PER_DAY, ProcessGuide
+from dashboards.plots import (
+    BatchPlots,
+    alarm_span_columns,
+    marker_columns,
+    reading_columns,
+    recommendation_columns,
+)
+from dashboards.state import Cursor, FleetState, ReactorView, Timed, Update, urgency
 from dashboards.widgets import (
+    active_table,
+    active_tabulator,
     alarm_table,
     alarm_tabulator,
     html_pane,
     overview_html,
     recommendation_html,
+    worst_alarm_html,
 )
 
 #: Publishes an acknowledgement: (reactor id, alarm id, user, comment) -> what was sent.
@@ -35,7 +46,7 @@ REFRESH_MS = 1000
 
 
 class LivePage:
-    """One browser session's live page.
+    """One browser session's live page: the fleet, trouble first, and one reactor's detail.
 
     Parameters
     ----------
@@ -45,87 +56,94 @@ class LivePage:
         Publishes an operator's acknowledgement (the MQTT bridge's).
     broker
         The broker's address, shown in the header.
+    guide
+        Limits and golden-batch envelope drawn on the plots.
     """
 
-    def __init__(self, state: FleetState, acknowledge: Acknowledge, broker: str = "") -> None:
+    def __init__(
+        self, state: FleetState, acknowledge: Acknowledge, broker: str = "", guide: ProcessGuide | None = None
+    ) -> None:
         self.state = state
         self._acknowledge = acknowledge
         self._broker = broker
-        self.plots = BatchPlots()
+        self.plots = BatchPlots(guide)
         self._cursors: dict[str, Cursor] = {}
+        self._events: list[tuple[float, AlarmEvent]] = []
         self._shown: dict[str, object] = {}
 
         self.header = html_pane(sizing_mode="stretch_width")
-        self.overview = html_pane(overview_html([]), sizing_mode="stretch_width")
+        self.search = pn.widgets.TextInput(placeholder="search reactor or batch", width=260)
+        self.show = pn.widgets.RadioButtonGroup(options=list(FILTERS), value="all", color="light")
+        self.fleet = FleetGrid(cards=overview_html([]), sizing_mode="stretch_width")
         self.reactor = pn.widgets.Select(label="Reactor", options=[], width=220)
         self.reactor_header = html_pane(sizing_mode="stretch_width")
         self.recommendation = html_pane(recommendation_html(None), width=340)
-        self.active = alarm_tabulator([], pagination="local", page_size=6)
-        self.events = alarm_tabulator([], pagination="local", page_size=8)
-        self.alarm_choice = pn.widgets.Select(label="Alarm to acknowledge", options={}, sizing_mode="stretch_width")
-        self.user = pn.widgets.TextInput(label="Your name", placeholder="operator name", width=180)
+        self.user = pn.widgets.TextInput(label="Your name", placeholder="operator name", width=200)
         self.comment = pn.widgets.TextInput(label="Comment", placeholder="optional", sizing_mode="stretch_width")
-        self.ack_button = pn.widgets.Button(label="Acknowledge", color="primary", width=140, align="end")
+        self.active = active_tabulator(pagination="local", page_size=25)
+        self.reactor_active = active_tabulator()
         self.ack_result = pn.pane.Alert(visible=False, sizing_mode="stretch_width")
-        self.ack_button.on_click(lambda _: self.submit_acknowledgement())
+        self.events = alarm_tabulator([], pagination="local", page_size=10)
+        self.tabs = pn.Tabs(dynamic=False, sizing_mode="stretch_width")
+        for table in (self.active, self.reactor_active):
+            table.on_click(self._ack_clicked(table))
+        self.fleet.on_open(self.open_reactor)
         self.reactor.param.watch(lambda _: self._show_reactor(), "value")
+        for widget in (self.search, self.show):
+            widget.param.watch(lambda _: self._show_fleet(), "value")
 
     def layout(self) -> pn.viewable.Viewable:
-        """The page, with the project's stylesheet."""
-        return pn.Column(
-            self.header,
-            "## Fleet",
-            self.overview,
-            "## Reactor",
-            pn.Row(self.reactor, self.reactor_header, sizing_mode="stretch_width"),
-            pn.Row(
-                pn.pane.Bokeh(self.plots.layout, sizing_mode="stretch_width"),
-                pn.Column("### Feed recommendation", self.recommendation, width=360),
-                sizing_mode="stretch_width",
-            ),
-            "## Active alarms",
-            self.active,
-            pn.Row(self.alarm_choice, self.user, self.comment, self.ack_button, sizing_mode="stretch_width"),
-            self.ack_result,
-            "## Recent alarm events",
-            self.events,
-            sizing_mode="stretch_width",
-            margin=(0, 20),
-        )
+        """The page: a fleet tab and a reactor tab, acknowledgement under both."""
+        ack = pn.Row(self.user, self.comment, sizing_mode="stretch_width")
+        self.tabs[:] = [
+            ("Fleet", pn.Column(
+                pn.Row(self.search, self.show), self.fleet, "### Active alarms", self.active,
+                "### Recent alarm events", self.events, sizing_mode="stretch_width",
+            )),
+            ("Reactor", pn.Column(
+                pn.Row(self.reactor, self.reactor_header, sizing_mode="stretch_width"),
+                pn.Row(
+                    pn.pane.Bokeh(self.plots.layout, sizing_mode="stretch_width"),
+                    pn.Column("### Feed recommendation", self.recommendation, width=360),
+                    sizing_mode="stretch_width",
+                ),
+                "### Active alarms of this reactor", self.reactor_active, sizing_mode="stretch_width",
+            )),
+        ]
+        return pn.Column(self.header, ack, self.ack_result, self.tabs, sizing_mode="stretch_width", margin=(0, 20))
 
     def refresh(self) -> None:
         """Bring every widget up to date with the shared state; cheap when nothing changed."""
         self._set(self.header, "object", self._header_html())
-        self._set(self.overview, "object", overview_html(self.state.overview()))
+        self._show_fleet()
         reactors = self.state.reactors()
         if self.reactor.options != reactors:
             self.reactor.options = reactors
         if self.reactor.value is None and reactors:
-            self.reactor.value = reactors[0]  # the watcher shows it
+            self.reactor.value = self.state.overview()[0].reactor_id  # trouble first; the watcher shows it
         else:
             self._pull_reactor()
         active = self.state.active_alarms()
         if self._changed("active", active):
-            self.active.value = alarm_table(active)
-            choices = {
-                f"{a.reactor_id} · {a.check} · {a.severity.value} · since {a.first_seen:%d %b %H:%M}": a.alarm_id
-                for a in active
-                if a.state is AlarmState.RAISED
-            }
-            self.alarm_choice.options = choices
-            if self.alarm_choice.value not in choices.values():
-                self.alarm_choice.value = next(iter(choices.values()), None)
+            self.active.value = active_table(active, {v.reactor_id: v for v in self.state.overview()})
         events = self.state.recent_events(RECENT_EVENTS)
         if self._changed("events", events):
             self.events.value = alarm_table(events)
 
-    def submit_acknowledgement(self) -> None:
-        """Publish the chosen alarm's acknowledgement; say in the page what happened."""
-        alarm_id = self.alarm_choice.value or ""
+    def open_reactor(self, reactor_id: str) -> None:
+        """Show ``reactor_id``'s detail (a click on its card)."""
+        if reactor_id in self.state.reactors():
+            self.reactor.value = reactor_id
+            self.tabs.active = 1
+
+    def acknowledge(self, alarm_id: str) -> None:
+        """Publish the acknowledgement of one active alarm; say in the page what happened."""
         alarm = next((a for a in self.state.active_alarms() if a.alarm_id == alarm_id), None)
         try:
             if alarm is None:
-                raise ValueError("choose an active alarm to acknowledge")
+                raise ValueError("that alarm is no longer active")
+            if alarm.state is AlarmState.ACKNOWLEDGED:
+                raise ValueError(f"{alarm.check} on {alarm.reactor_id} is already acknowledged by {alarm.user}")
             ack = self._acknowledge(alarm.reactor_id, alarm_id, self.user.value or "", self.comment.value or "")
         except (ValueError, ConnectionError) as err:
             self.ack_result.param.update(object=str(err), alert_type="danger", visible=True)
@@ -139,6 +157,18 @@ class LivePage:
         )
 
     # -- internals ------------------------------------------------------------------------
+
+    def _ack_clicked(self, table: pn.widgets.Tabulator) -> Callable[[Any], None]:
+        def clicked(event: Any) -> None:
+            if event.column == "ack" and 0 <= event.row < len(table.value):
+                self.acknowledge(str(table.value["alarm_id"].iloc[event.row]))
+
+        return clicked
+
+    def _show_fleet(self) -> None:
+        views = self.state.overview()
+        shown = [v for v in views if _matches(v, self.search.value or "", self.show.value)]
+        self._set(self.fleet, "cards", overview_html(shown, len(views) - len(shown), self.reactor.value))
 
     def _header_html(self) -> str:
         monitor = self.state.monitor_status
@@ -154,12 +184,15 @@ class LivePage:
         )
         return (
             f'<h1 style="margin-bottom:0">Bioreactor fleet – live</h1>'
-            f'<p class="muted">broker {escape(self._broker)} · {monitor_text}{problems}</p>'
+            f'<p class="muted">broker {escape(self._broker)} · {monitor_text}{problems} · '
+            "times are UTC on each reactor's data clock</p>"
         )
 
     def _show_reactor(self) -> None:
         """A new reactor was chosen: start its plots from scratch."""
         self._cursors.clear()
+        self._events = []
+        self._show_fleet()
         self._pull_reactor()
 
     def _pull_reactor(self) -> None:
@@ -172,15 +205,25 @@ class LivePage:
         self._apply(self.plots.recommendations, "recs", recommendations, _placed(recommendation_columns))
         events = self.state.events_since(reactor_id, self._cursors.get("events", Cursor()))
         self._apply(self.plots.markers, "events", events, _placed(marker_columns))
+        placed = [(i.culture_h, i.payload) for i in events.items if i.culture_h is not None]
+        self._events = placed if events.reset else self._events + placed
         view = self.state.view(reactor_id)
-        if view is not None:
-            self._set(self.recommendation, "object", recommendation_html(view.recommendation))
-            day = f"day {view.latest.culture_h / 24:.2f}" if view.latest else "no readings yet"
-            self._set(
-                self.reactor_header,
-                "object",
-                f'<p style="margin-top:28px">batch <b>{escape(view.batch_id or "–")}</b> · {day}</p>',
-            )
+        if view is None:
+            return
+        now_day = view.latest.culture_h / HOURS_PER_DAY if view.latest else 0.0
+        spans = alarm_span_columns(self._events, now_day)
+        if self._changed("spans", spans):
+            self.plots.spans.data = spans
+        if self._changed("reactor_active", view.active):
+            self.reactor_active.value = active_table(sorted(view.active, key=urgency), {reactor_id: view})
+        self._set(self.recommendation, "object", recommendation_html(view.recommendation))
+        day = f"day {now_day:.2f} · {view.latest.timestamp:%Y-%m-%d %H:%M} UTC" if view.latest else "no readings yet"
+        self._set(
+            self.reactor_header,
+            "object",
+            f'<p style="margin-top:28px">batch <b>{escape(view.batch_id or "–")}</b> · {day} · '
+            f"{worst_alarm_html(view)}</p>",
+        )
 
     def _apply(self, source: Any, key: str, update: Update[Any], columns: Callable[[Any], dict[str, Any]]) -> None:
         """Stream new items into a source (bounded by ``rollover``) or replace its data after a reset."""
@@ -201,6 +244,21 @@ class LivePage:
         return True
 
 
+#: The fleet filter's choices: which reactors' cards to show.
+FILTERS: dict[str, Callable[[ReactorView], bool]] = {
+    "all": lambda view: True,
+    "in alarm": lambda view: bool(view.active),
+    "critical": lambda view: any(a.severity is Severity.CRITICAL for a in view.active),
+}
+
+
+def _matches(view: ReactorView, search: str, show: str) -> bool:
+    """Whether a card passes the fleet filter: its choice and a search in reactor and batch ids."""
+    text = search.strip().lower()
+    found = not text or text in view.reactor_id.lower() or text in (view.batch_id or "").lower()
+    return found and FILTERS.get(show, FILTERS["all"])(view)
+
+
 def _shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
@@ -214,10 +272,12 @@ def _placed(columns: Callable[[list[tuple[float, Any]]], dict[str, Any]]) -> Cal
     return build
 
 
-def live_page(state: FleetState, acknowledge: Acknowledge, broker: str = "") -> pn.viewable.Viewable:
+def live_page(
+    state: FleetState, acknowledge: Acknowledge, broker: str = "", guide: ProcessGuide | None = None
+) -> pn.viewable.Viewable:
     """A new session's page, refreshed every :data:`REFRESH_MS` on the session's loop."""
     pn.extension("tabulator")
-    page = LivePage(state, acknowledge, broker)
+    page = LivePage(state, acknowledge, broker, guide)
     page.refresh()
     pn.state.add_periodic_callback(page.refresh, period=REFRESH_MS)
     return page.layout()

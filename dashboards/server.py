@@ -20,13 +20,16 @@ from types import FrameType
 import panel as pn
 from bokeh.server.server import Server
 from tornado.platform.asyncio import BaseAsyncIOLoop
+from tornado.web import RedirectHandler
 
 from bioreactor.mqtt import BrokerAddress
 from dashboards.bridge import MqttBridge
+from dashboards.guide import ProcessGuide
 from dashboards.history import backfill
 from dashboards.live import live_page
 from dashboards.state import DEFAULT_HISTORY, FleetState
 from dashboards.upload import upload_page
+from monitor.run import monitor_config
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +39,18 @@ class DashboardSettings:
     """Where to listen and what to show.
 
     ``allow_origins`` are extra ``host:port`` values browsers may connect
-    from (e.g. the machine's name when ``address`` is ``0.0.0.0``).
+    from (e.g. the machine's name when ``address`` is ``0.0.0.0``). ``profile``
+    and ``config`` are the monitor's: the plots draw the limits it alarms on and
+    the profile's golden-batch envelope (the simulator's default profile when none).
     """
 
     broker: str = "mqtt://127.0.0.1:1883"
     port: int = 5006
     address: str = "127.0.0.1"
-    historian: Path | None = None
+    historian: str | Path | None = None
     model: Path | None = None
+    profile: Path | None = None
+    config: Path | None = None
     history: int = DEFAULT_HISTORY
     allow_origins: tuple[str, ...] = field(default_factory=tuple)
 
@@ -63,6 +70,7 @@ def serve(settings: DashboardSettings, announce: Callable[[str], None] = print) 
     ``FileNotFoundError`` for a missing historian.
     """
     state = FleetState(history=settings.history)
+    guide = ProcessGuide.from_config(monitor_config(settings.profile, settings.config))
     if settings.historian is not None:
         loaded = backfill(state, settings.historian)
         announce(f"loaded {loaded} readings from {settings.historian}")
@@ -72,7 +80,7 @@ def serve(settings: DashboardSettings, announce: Callable[[str], None] = print) 
     try:
         # Panel calls a plain function once per browser session (it would show a partial as text).
         def live() -> pn.viewable.Viewable:
-            return live_page(state, bridge.acknowledge, str(address))
+            return live_page(state, bridge.acknowledge, str(address), guide)
 
         def analyze() -> pn.viewable.Viewable:
             return upload_page(settings.model)
@@ -89,6 +97,8 @@ def serve(settings: DashboardSettings, announce: Callable[[str], None] = print) 
             threaded=False,
             title={"live": "Bioreactor fleet – live", "analyze": "Bioreactor run analysis"},
             verbose=False,
+            # "/" is the live page, not Panel's generic index of pages.
+            extra_patterns=[(r"/", RedirectHandler, {"url": "/live"})],
         )
         server.start()
         base = f"http://{settings.address}:{port}"

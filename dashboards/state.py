@@ -11,16 +11,16 @@ when a reactor starts a new batch its histories restart and the cursor says so
 
 >>> from datetime import datetime, UTC
 >>> from bioreactor.contract import Reading, Status, StatusState, encode
->>> state = FleetState(history=3)
+>>> state = FleetState(history=4)
 >>> at = datetime(2026, 1, 1, tzinfo=UTC)
->>> for seq in range(5):
+>>> for seq in range(7):
 ...     state.apply("bioreactor/R1/reading", encode(Reading(
 ...         timestamp=at, reactor_id="R1", batch_id="B1", seq=seq, culture_h=seq * 0.5,
 ...         vcd=1.0, glucose=5.0, lactate=1.0, do=40.0, ph=7.0, temperature=37.0,
 ...         agitation=120.0, airflow=0.1, feed_rate=2.0)))
 >>> update = state.readings_since("R1")
->>> [r.seq for r in update.items], update.reset
-([2, 3, 4], True)
+>>> [r.seq for r in update.items], update.reset  # the older half thinned, the newest kept
+([0, 4, 5, 6], True)
 >>> state.readings_since("R1", update.cursor).items
 ()
 >>> state.apply("bioreactor/R1/status", b"{not json")
@@ -42,6 +42,7 @@ from bioreactor.contract import (
     AlarmEvent,
     AlarmState,
     ContractError,
+    Incident,
     Reading,
     Recommendation,
     Severity,
@@ -53,8 +54,9 @@ from bioreactor.recent import RecentKeys
 
 T = TypeVar("T")
 
-#: Readings kept per reactor: two weeks at one sample per 10 minutes.
-DEFAULT_HISTORY = 2016
+#: Readings kept per reactor at full resolution before the older half is thinned: two weeks
+#: at one sample per 5 minutes, so a typical fed-batch is drawn unthinned.
+DEFAULT_HISTORY = 4032
 #: Alarm events kept for the fleet-wide event list.
 DEFAULT_EVENTS = 500
 
@@ -77,24 +79,37 @@ class Update(Generic[T]):
 
 
 class _Series(Generic[T]):
-    """A bounded, append-only history that readers follow with cursors."""
+    """A bounded history of a whole batch that readers follow with cursors.
+
+    While it has room it only grows. Once full, it thins its older part to every
+    ``stride``-th item (the stride doubling as the batch goes on) instead of
+    dropping the oldest: an operator opening a reactor late, or after harvest,
+    still sees the whole batch, evenly sampled, with the newest quarter of
+    the history at full resolution. Thinning rewrites history, so it starts a new
+    generation and every reader's next look is a reset.
+    """
 
     def __init__(self, maxlen: int) -> None:
-        self._items: deque[T] = deque(maxlen=maxlen)
+        self._maxlen = maxlen
+        self._items: list[tuple[int, T]] = []  # (arrival number, item)
         self._total = 0
         self._generation = 0
+        self._stride = 1
 
     def append(self, item: T) -> None:
-        self._items.append(item)
+        if len(self._items) >= self._maxlen:
+            self._thin()
+        self._items.append((self._total, item))
         self._total += 1
 
     def restart(self) -> None:
         self._items.clear()
         self._total = 0
+        self._stride = 1
         self._generation += 1
 
     def last(self) -> T | None:
-        return self._items[-1] if self._items else None
+        return self._items[-1][1] if self._items else None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -102,8 +117,19 @@ class _Series(Generic[T]):
     def since(self, cursor: Cursor) -> Update[T]:
         new = self._total - cursor.seen
         reset = cursor.generation != self._generation or new > len(self._items)
-        items = tuple(self._items) if reset else tuple(self._items)[len(self._items) - new :]
-        return Update(items, Cursor(self._generation, self._total), reset)
+        kept = self._items if reset else self._items[len(self._items) - new :]
+        return Update(tuple(item for _, item in kept), Cursor(self._generation, self._total), reset)
+
+    def _thin(self) -> None:
+        """Keep the newest quarter and every ``stride``-th older item, to an eighth of the room free."""
+        recent_from = self._total - self._maxlen // 4
+        while True:
+            kept = [(n, item) for n, item in self._items if n >= recent_from or n % self._stride == 0]
+            if len(kept) <= self._maxlen * 7 // 8:
+                break
+            self._stride *= 2
+        self._items = kept
+        self._generation += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +147,7 @@ class _Reactor:
     last_seq: int = -1
     status: Status | None = None
     active: tuple[AlarmEvent, ...] = ()
+    incidents: tuple[Incident, ...] = ()
     readings: _Series[Reading] = field(init=False)
     recommendations: _Series[Timed[Recommendation]] = field(init=False)
     events: _Series[Timed[AlarmEvent]] = field(init=False)
@@ -154,6 +181,16 @@ class ReactorView:
     status: Status | None
     active: tuple[AlarmEvent, ...]
     recommendation: Recommendation | None
+    incidents: tuple[Incident, ...] = ()
+
+    def worst_alarm(self) -> AlarmEvent | None:
+        """The alarm an operator should look at first: critical over warning, unacknowledged
+        over acknowledged, then the longest standing."""
+        return min(self.active, key=urgency, default=None)
+
+    def incident_of(self, alarm: AlarmEvent) -> Incident | None:
+        """The active incident that groups ``alarm`` with others of its root cause, if any."""
+        return next((i for i in self.incidents if i.incident_id == alarm.incident_id), None)
 
     def alarm_counts(self) -> dict[Severity, int]:
         """Active alarms by severity, every severity present (zero when none)."""
@@ -251,7 +288,9 @@ class FleetState:
 
     def set_active(self, reactor_id: str, active: ActiveAlarms | None) -> None:
         with self._lock:
-            self._reactor(reactor_id).active = active.alarms if active else ()
+            reactor = self._reactor(reactor_id)
+            reactor.active = active.alarms if active else ()
+            reactor.incidents = active.incidents if active else ()
 
     # -- reading (browser sessions) --------------------------------------------------------
 
@@ -286,9 +325,11 @@ class FleetState:
             return sorted(self._reactors)
 
     def overview(self) -> list[ReactorView]:
-        """A snapshot of every reactor, sorted by id."""
+        """A snapshot of every reactor, trouble first: by its worst active alarm (see
+        :meth:`ReactorView.worst_alarm`), reactors without one last, then by id."""
         with self._lock:
-            return [self._view(rid, r) for rid, r in sorted(self._reactors.items())]
+            views = [self._view(rid, r) for rid, r in self._reactors.items()]
+        return sorted(views, key=_trouble)
 
     def view(self, reactor_id: str) -> ReactorView | None:
         with self._lock:
@@ -296,10 +337,10 @@ class FleetState:
             return None if reactor is None else self._view(reactor_id, reactor)
 
     def active_alarms(self) -> list[AlarmEvent]:
-        """Active alarms of the whole fleet: critical first, then the oldest first."""
+        """Active alarms of the whole fleet, most urgent first (see :meth:`ReactorView.worst_alarm`)."""
         with self._lock:
             alarms = [a for r in self._reactors.values() for a in r.active]
-        return sorted(alarms, key=lambda a: (a.severity is not Severity.CRITICAL, a.first_seen, a.alarm_id))
+        return sorted(alarms, key=urgency)
 
     def recent_events(self, limit: int | None = None) -> list[AlarmEvent]:
         """The latest alarm events of the fleet, newest first."""
@@ -344,6 +385,7 @@ class FleetState:
             reactor.status,
             reactor.active,
             last.payload if last else None,
+            reactor.incidents,
         )
 
     def _count_malformed(self, problem: str) -> None:
@@ -381,6 +423,17 @@ class FleetState:
         recommendation = decode(Recommendation, payload)
         _same_reactor(reactor_id, recommendation.reactor_id)
         self.add_recommendation(recommendation)
+
+
+def urgency(alarm: AlarmEvent) -> tuple[bool, bool, datetime, str]:
+    """Sort key of alarms: critical first, unacknowledged first (ISA-18.2), then the oldest, then by id."""
+    return (alarm.severity is not Severity.CRITICAL, alarm.state is AlarmState.ACKNOWLEDGED, alarm.first_seen,
+            alarm.alarm_id)
+
+
+def _trouble(view: ReactorView) -> tuple[bool, tuple[bool, bool, datetime, str] | tuple[()], str]:
+    worst = view.worst_alarm()
+    return (worst is None, () if worst is None else urgency(worst), view.reactor_id)
 
 
 def _same_reactor(topic_reactor: str, payload_reactor: str) -> None:

@@ -15,14 +15,14 @@ that came over MQTT is HTML-escaped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
 import pandas as pd
 import panel as pn
 
-from bioreactor.contract import AlarmEvent, Recommendation, Severity, Status
+from bioreactor.contract import AlarmEvent, AlarmState, Recommendation, Severity, Status
 from dashboards.plots import SEVERITY_COLOURS
 from dashboards.state import ReactorView
 from monitor.analyze import events_frame
@@ -44,18 +44,20 @@ ALARM_TABLE_COLUMNS: tuple[str, ...] = ("timestamp", "reactor_id", "severity", "
 TOP_DRIVERS = 5
 
 STYLESHEET = """
-.fleet { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 10px; }
-.card { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 10px; background: #fff;
-        font-size: 13px; }
+.fleet { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 8px; }
+.card { border: 1px solid #d0d7de; border-radius: 6px; padding: 6px 8px; background: #fff;
+        font-size: 12px; cursor: pointer; }
+.card:hover { box-shadow: 0 0 0 2px #1f77b4; }
+.card.selected { box-shadow: 0 0 0 2px #1f77b4; background: #f3f8fc; }
 .card.alarm-critical { border-left: 6px solid #d62728; }
 .card.alarm-warning { border-left: 6px solid #e69f00; }
 .card.alarm-none { border-left: 6px solid #2ca02c; }
 .card h3 { margin: 0 0 2px 0; font-size: 15px; display: flex; justify-content: space-between; gap: 6px; }
 .card .sub { color: #57606a; margin-bottom: 6px; }
-.card table { width: 100%; border-collapse: collapse; }
-.card td { padding: 1px 2px; }
-.card td.v { text-align: right; font-variant-numeric: tabular-nums; }
-.card .alarms { margin-top: 6px; font-weight: 600; }
+.card .values { display: grid; grid-template-columns: auto 1fr auto auto 1fr auto; gap: 0 4px; margin-top: 4px; }
+.card .v { text-align: right; font-variant-numeric: tabular-nums; }
+.card .alarms { margin: 2px 0; }
+.card .worst { font-weight: 700; }
 .badge { border-radius: 10px; padding: 1px 8px; font-size: 11px; font-weight: 600; color: #fff;
          white-space: nowrap; }
 .badge.online { background: #2ca02c; }
@@ -104,28 +106,60 @@ def _value(view: ReactorView, name: str, decimals: int) -> str:
     return "–" if value is None else f"{value:.{decimals}f}"
 
 
-def reactor_card(view: ReactorView) -> str:
-    """One reactor's card: status, batch, culture day, latest values, active alarms."""
-    css, alarms = alarm_summary(view.alarm_counts())
+def first_sentence(text: str, limit: int = 110) -> str:
+    """The opening sentence of an alarm's explanation, short enough for a card.
+
+    >>> first_sentence("DO 12.0 % is 28.0 below its set point. The agitator is at its maximum.")
+    'DO 12.0 % is 28.0 below its set point.'
+    """
+    end = text.find(". ")
+    sentence = text if end < 0 else text[: end + 1]
+    return sentence if len(sentence) <= limit else f"{sentence[: limit - 1]}…"
+
+
+def worst_alarm_html(view: ReactorView) -> str:
+    """The card's alarm line: what is wrong in words (the incident's diagnosis when the worst
+    alarm belongs to one), since when on the reactor's data clock, and how many alarms stand."""
+    worst = view.worst_alarm()
+    if worst is None:
+        return '<div class="alarms"><span class="ok">no active alarms</span></div>'
+    incident = view.incident_of(worst)
+    text = first_sentence(incident.message if incident else worst.message)
+    acknowledged = " · acknowledged" if worst.state is AlarmState.ACKNOWLEDGED else ""
+    _, counts = alarm_summary(view.alarm_counts())
+    return (
+        f'<div class="alarms"><div class="worst sev {worst.severity.value}" title="{escape(worst.message)}">'
+        f"{escape(text)}</div>"
+        f'<div class="muted">since {worst.first_seen:%d %b %H:%M} UTC (data){acknowledged} · {counts}</div></div>'
+    )
+
+
+def reactor_card(view: ReactorView, selected: bool = False) -> str:
+    """One reactor's card: status, batch, culture day, what is wrong, latest values; a click opens it."""
+    css, _ = alarm_summary(view.alarm_counts())
+    css += " selected" if selected else ""
     latest = view.latest
-    when = f"day {latest.culture_h / 24:.2f} · {latest.timestamp:%H:%M:%S}" if latest else "no readings yet"
-    rows = "".join(
-        f'<tr><td>{label}</td><td class="v">{_value(view, name, decimals)}</td><td class="muted">{unit}</td></tr>'
+    when = f"day {latest.culture_h / 24:.2f} · {latest.timestamp:%H:%M:%S} UTC" if latest else "no readings yet"
+    values = "".join(
+        f'<span>{label}</span><span class="v">{_value(view, name, decimals)}</span><span class="muted">{unit}</span>'
         for name, label, unit, decimals in CARD_VALUES
     )
     return (
-        f'<div class="card {css}" data-reactor="{escape(view.reactor_id)}">'
+        f'<div class="card {css}" data-reactor="{escape(view.reactor_id)}" title="open {escape(view.reactor_id)}">'
         f"<h3><span>{escape(view.reactor_id)}</span>{status_badge(view.status)}</h3>"
         f'<div class="sub">batch {escape(view.batch_id or "–")} · {when}</div>'
-        f'<table>{rows}</table><div class="alarms">{alarms}</div></div>'
+        f"{worst_alarm_html(view)}"
+        f'<div class="values">{values}</div></div>'
     )
 
 
-def overview_html(views: Sequence[ReactorView]) -> str:
-    """The fleet overview: one card per reactor."""
-    if not views:
+def overview_html(views: Sequence[ReactorView], hidden: int = 0, selected: str | None = None) -> str:
+    """The fleet overview: one card per reactor, in the given order, the ``selected`` one marked;
+    ``hidden`` cards were filtered out."""
+    if not views and not hidden:
         return '<p class="muted">Waiting for reactors: nothing has been published on the broker yet.</p>'
-    return f'<div class="fleet">{"".join(reactor_card(v) for v in views)}</div>'
+    note = f'<p class="muted">{hidden} reactor(s) hidden by the filter.</p>' if hidden else ""
+    return f'<div class="fleet">{"".join(reactor_card(v, v.reactor_id == selected) for v in views)}</div>{note}'
 
 
 def alarm_table(events: Iterable[AlarmEvent]) -> pd.DataFrame:
@@ -137,6 +171,61 @@ def alarm_table(events: Iterable[AlarmEvent]) -> pd.DataFrame:
         f'<span style="color:{SEVERITY_COLOURS[s]};font-weight:700">{s}</span>' for s in frame["severity"]
     ]
     return frame.rename(columns={"timestamp": "time", "reactor_id": "reactor"})
+
+
+#: Columns of the active-alarm table; ``ack`` holds each row's acknowledge button.
+ACTIVE_TABLE_COLUMNS: tuple[str, ...] = (
+    "raised", "reactor", "severity", "check", "message", "acknowledged", "alarm_id",
+)
+_MUTED = "#8c959f"
+
+
+def active_table(alarms: Sequence[AlarmEvent], views: Mapping[str, ReactorView] | None = None) -> pd.DataFrame:
+    """Active alarms as the page's table, most urgent first as given.
+
+    Raise and acknowledgement times are both on the reactor's data clock (UTC), the clock of
+    its readings, so they compare; an acknowledged alarm is greyed and names who acknowledged
+    it. An alarm that is a consequence of another's incident says so.
+    """
+    rows = []
+    for a in alarms:
+        acknowledged = a.state is AlarmState.ACKNOWLEDGED
+        colour = _MUTED if acknowledged else SEVERITY_COLOURS[a.severity.value]
+        view = (views or {}).get(a.reactor_id)
+        incident = view.incident_of(a) if view else None
+        cause = (
+            f' <i>(consequence of {escape(incident.diagnosis)})</i>'
+            if incident is not None and incident.diagnosis != a.check
+            else ""
+        )
+        style = f"color:{_MUTED}" if acknowledged else ""
+        rows.append({
+            "raised": f"{a.first_seen:%Y-%m-%d %H:%M}",
+            "reactor": a.reactor_id,
+            "severity": f'<span style="color:{colour};font-weight:700">{a.severity.value}</span>',
+            "check": a.check,
+            "message": f'<div style="white-space:normal;{style}">{escape(a.message)}{cause}</div>',
+            "acknowledged": f"{a.user or '?'} · {a.timestamp:%Y-%m-%d %H:%M}" if acknowledged else "",
+            "alarm_id": a.alarm_id,
+        })
+    return pd.DataFrame(rows, columns=list(ACTIVE_TABLE_COLUMNS))
+
+
+def active_tabulator(**options: Any) -> pn.widgets.Tabulator:
+    """The active-alarm table, an *Acknowledge* button on each row (its click is the caller's)."""
+    return pn.widgets.Tabulator(
+        active_table([]),
+        show_index=False,
+        disabled=True,
+        sizing_mode="stretch_width",
+        layout="fit_columns",
+        hidden_columns=["alarm_id"],
+        buttons={"ack": '<button class="ack" title="acknowledge this alarm">Acknowledge</button>'},
+        titles={"raised": "raised (UTC, data clock)", "acknowledged": "acknowledged by · at (UTC, data clock)"},
+        formatters={"severity": {"type": "html"}, "message": {"type": "html"}},
+        widths={"raised": 140, "reactor": 90, "severity": 80, "check": 140, "acknowledged": 190, "ack": 120},
+        **options,
+    )
 
 
 def html_pane(text: str = "", **options: Any) -> pn.pane.HTML:

@@ -41,7 +41,7 @@ def test_bridge_feeds_the_state_and_publishes_acknowledgements(private_broker):
                 publisher.send(t.alarm_topic(reactor), encode(raised))
             wait_until(lambda: state.malformed == 1 and state.recent_events(), what="readings and events")
             wait_until(lambda: latest(state, reactor).seq == 7, what="all readings")
-            assert [r.seq for r in state.readings_since(reactor).items] == [3, 4, 5, 6, 7]
+            assert [r.seq for r in state.readings_since(reactor).items] == [0, 2, 4, 6, 7]  # the whole batch, thinned
 
             with Collector(broker, t.ack_topic(reactor, "ana")) as acks:
                 sent = bridge.acknowledge(reactor, raised.alarm_id, " ana ", "checked the pump")
@@ -66,8 +66,9 @@ def test_backfill_loads_the_latest_batch_of_each_reactor(tmp_path):
     with SqliteHistorian(path) as historian:
         historian.commit(Changeset(readings=old + current + other, events=[raised], recommendations=[rec]))
     state = FleetState(history=4)
-    assert backfill(state, path) == 4 + 2
-    assert [(r.batch_id, r.seq) for r in state.readings_since("R1").items] == [("B1", s) for s in range(2, 6)]
+    assert backfill(state, path) == 6 + 2
+    # The whole latest batch, thinned evenly once it outgrows the history (the newest kept).
+    assert [(r.batch_id, r.seq) for r in state.readings_since("R1").items] == [("B1", s) for s in (0, 2, 4, 5)]
     assert state.readings_since("R2").items == tuple(other)
     assert state.recent_events() == [raised]
     assert [(e.culture_h, e.payload) for e in state.events_since("R1").items] == [(current[-1].culture_h, raised)]

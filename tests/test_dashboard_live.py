@@ -42,28 +42,58 @@ def fleet():
 def test_refresh_shows_fleet_plots_and_alarms(fleet):
     page = LivePage(fleet, Recorder(), "mqtt://broker")
     page.refresh()
-    assert page.reactor.options == ["R1", "R2"] and page.reactor.value == "R1"
-    assert 'data-reactor="R1"' in page.overview.object and 'data-reactor="R2"' in page.overview.object
-    assert "1 critical" in page.overview.object
+    assert page.reactor.options == ["R1", "R2"]
+    assert 'data-reactor="R1"' in page.fleet.cards and 'data-reactor="R2"' in page.fleet.cards
+    assert "1 critical" in page.fleet.cards
     assert len(page.plots.readings.data["day"]) == 10
     assert list(page.active.value["reactor"]) == ["R2"]
     assert "low-low limit on R2" in page.active.value["message"][0]
-    assert len(page.alarm_choice.options) == 1
-
-    page.reactor.value = "R2"
+    # Trouble first: R2 has a critical alarm, so its card comes first and names it in words.
+    assert page.fleet.cards.index('data-reactor="R2"') < page.fleet.cards.index('data-reactor="R1"')
+    assert "glucose 0.20 g/L is below the low-low limit on R2" in page.fleet.cards
+    assert page.reactor.value == "R2"  # the first reactor shown is the one in trouble
     assert page.plots.readings.data["vcd"] == [5.0] * 10
     assert len(page.plots.markers.data["day"]) == 1  # the alarm, on R2's time axis
+    assert list(page.reactor_active.value["check"]) == [fleet.active_alarms()[0].check]
+    (start,), (end,) = page.plots.spans.data["start"], page.plots.spans.data["end"]
+    assert start == end == pytest.approx(latest(fleet, "R2").culture_h / 24)  # raised at the latest reading
 
 
-def test_refresh_streams_only_new_readings_with_rollover(fleet):
+def test_a_card_click_opens_that_reactor(fleet):
+    page = LivePage(fleet, Recorder())
+    page.layout()
+    page.refresh()
+    page.fleet._handle_msg({"reactor": "R1"})
+    assert page.reactor.value == "R1" and page.tabs.active == 1
+    assert 'class="card alarm-none selected" data-reactor="R1"' in page.fleet.cards
+    page.fleet._handle_msg({"reactor": "nope"})  # an unknown id from the browser changes nothing
+    assert page.reactor.value == "R1"
+
+
+@pytest.mark.parametrize(("search", "show", "shown"), [
+    ("", "all", ["R2", "R1"]), ("r1", "all", ["R1"]), ("", "in alarm", ["R2"]), ("", "critical", ["R2"]),
+    ("R1", "critical", []),
+])
+def test_the_fleet_filter_hides_cards(fleet, search, show, shown):
     page = LivePage(fleet, Recorder())
     page.refresh()
+    page.search.value, page.show.value = search, show
+    order = [part.split('"')[0] for part in page.fleet.cards.split('data-reactor="')[1:]]
+    assert order == shown
+    assert (f"{2 - len(shown)} reactor(s) hidden" in page.fleet.cards) == (len(shown) < 2)
+
+
+def test_refresh_shows_a_bounded_history_ending_with_the_newest(fleet):
+    page = LivePage(fleet, Recorder())
+    page.refresh()
+    page.reactor.value = "R1"
     for seq in range(10, 70):
         fleet.apply(t.reading_topic("R1"), encode(reading("R1", seq, feed_rate=float(seq))))
     page.refresh()
-    feed = page.plots.readings.data["feed_rate"]
-    assert len(feed) == 50  # rollover at the state's history
-    assert list(feed)[-3:] == [67.0, 68.0, 69.0]
+    feed = list(page.plots.readings.data["feed_rate"])
+    kept = [r.feed_rate for r in fleet.readings_since("R1").items]
+    assert len(feed) <= fleet.history and feed == kept  # bounded, and what the state holds
+    assert feed[-3:] == [67.0, 68.0, 69.0]
 
 
 def test_recommendation_and_status_are_shown(fleet):
@@ -72,22 +102,32 @@ def test_recommendation_and_status_are_shown(fleet):
     fleet.apply(t.MONITOR_STATUS, encode(status("monitor", StatusState.OFFLINE)))
     page = LivePage(fleet, Recorder())
     page.refresh()
+    page.reactor.value = "R1"
     assert "Recommended feed 12.00 mL/h" in page.recommendation.object
     # Drivers by size of contribution: vcd (2.5) before glucose (-1.5) before culture_h.
     text = page.recommendation.object
     assert text.index(">vcd<") < text.index(">glucose<") < text.index(">culture_h<")
     assert page.plots.recommendations.data["recommended"] == [12.0]
-    assert "end of stream" in page.overview.object
+    assert "end of stream" in page.fleet.cards
     assert "monitor: offline" in page.header.object
 
 
-def test_acknowledge_publishes_for_the_chosen_alarm(fleet):
+class Click:
+    """A Tabulator cell click, as Panel hands it to ``on_click``."""
+
+    def __init__(self, column: str, row: int) -> None:
+        self.column, self.row = column, row
+
+
+def test_acknowledge_from_the_alarm_row(fleet):
     recorder = Recorder()
     page = LivePage(fleet, recorder)
     page.refresh()
     page.user.value = "ana"
     page.comment.value = "feed line re-seated"
-    page.submit_acknowledgement()
+    page._ack_clicked(page.active)(Click("message", 0))  # a click elsewhere on the row does nothing
+    assert recorder.sent == []
+    page._ack_clicked(page.active)(Click("ack", 0))
     (reactor_id, ack), = recorder.sent
     assert reactor_id == "R2" and ack.alarm_id == fleet.active_alarms()[0].alarm_id
     assert (ack.user, ack.comment) == ("ana", "feed line re-seated")
@@ -97,22 +137,25 @@ def test_acknowledge_publishes_for_the_chosen_alarm(fleet):
 def test_acknowledge_problems_are_shown_in_the_page(fleet):
     page = LivePage(fleet, Recorder(ValueError("enter your name")))
     page.refresh()
-    page.submit_acknowledgement()
+    page.acknowledge(fleet.active_alarms()[0].alarm_id)
     assert page.ack_result.alert_type == "danger" and "enter your name" in page.ack_result.object
 
-    page.alarm_choice.options = {}
-    page.alarm_choice.value = None
-    page.submit_acknowledgement()
-    assert "choose an active alarm" in page.ack_result.object
+    page.acknowledge("R9:B1:gone")
+    assert "no longer active" in page.ack_result.object
 
 
-def test_only_raised_alarms_can_be_acknowledged(fleet):
+def test_acknowledged_alarms_look_different_and_cannot_be_acknowledged_twice(fleet):
     done = alarm("R1", check="rate", severity=Severity.WARNING, state=AlarmState.ACKNOWLEDGED, user="bo")
     fleet.apply(t.active_alarms_topic("R1"), encode(active("R1", done)))
-    page = LivePage(fleet, Recorder())
+    recorder = Recorder()
+    page = LivePage(fleet, recorder)
     page.refresh()
-    assert len(page.active.value) == 2
-    assert list(page.alarm_choice.options.values()) == [fleet.active_alarms()[0].alarm_id]
+    table = page.active.value
+    assert list(table["check"]) == [fleet.active_alarms()[0].check, "rate"]  # unacknowledged first
+    assert table["acknowledged"].iloc[0] == "" and table["acknowledged"].iloc[1].startswith("bo · ")
+    assert "#8c959f" in table["severity"].iloc[1] and "#8c959f" not in table["severity"].iloc[0]
+    page.acknowledge(done.alarm_id)
+    assert recorder.sent == [] and "already acknowledged by bo" in page.ack_result.object
 
 
 def test_text_from_the_broker_is_escaped():
@@ -120,5 +163,5 @@ def test_text_from_the_broker_is_escaped():
     state.apply(t.reading_topic("R1"), encode(reading("R1", batch_id="<script>x</script>")))
     page = LivePage(state, Recorder())
     page.refresh()
-    assert "<script>" not in page.overview.object and "&lt;script&gt;" in page.overview.object
+    assert "<script>" not in page.fleet.cards and "&lt;script&gt;" in page.fleet.cards
     assert "<script>" not in page.reactor_header.object

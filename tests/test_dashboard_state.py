@@ -1,6 +1,7 @@
 """The dashboard's fleet state, fed with contract messages exactly as the MQTT bridge feeds it."""
 
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -15,21 +16,34 @@ def feed_readings(state: FleetState, reactor_id: str, seqs, batch_id: str = "B1"
         state.apply(t.reading_topic(reactor_id), encode(reading(reactor_id, seq, batch_id)))
 
 
-def test_history_is_bounded_and_followed_incrementally():
-    state = FleetState(history=5)
-    feed_readings(state, "R1", range(12))
+def test_history_is_followed_incrementally():
+    state = FleetState(history=8)
+    feed_readings(state, "R1", range(5))
     first = state.readings_since("R1")
-    assert first.reset and [r.seq for r in first.items] == [7, 8, 9, 10, 11]
+    assert first.reset and [r.seq for r in first.items] == [0, 1, 2, 3, 4]
 
-    feed_readings(state, "R1", range(12, 14))
+    feed_readings(state, "R1", range(5, 7))
     second = state.readings_since("R1", first.cursor)
-    assert not second.reset and [r.seq for r in second.items] == [12, 13]
+    assert not second.reset and [r.seq for r in second.items] == [5, 6]
     assert state.readings_since("R1", second.cursor).items == ()
 
-    # A reader that fell further behind than the history holds gets everything kept, as a reset.
-    feed_readings(state, "R1", range(14, 30))
-    late = state.readings_since("R1", second.cursor)
-    assert late.reset and [r.seq for r in late.items] == [25, 26, 27, 28, 29]
+
+def test_a_full_history_keeps_the_whole_batch_evenly_thinned():
+    """An operator opening a reactor after harvest sees the batch from its first reading."""
+    state = FleetState(history=40)
+    feed_readings(state, "R1", range(1000))
+    seqs = [r.seq for r in state.readings_since("R1").items]
+    assert len(seqs) <= 40
+    assert seqs[0] == 0 and seqs[-10:] == list(range(990, 1000))  # the newest quarter at full resolution
+    run = next(i for i in range(len(seqs) - 1, 0, -1) if seqs[i] - seqs[i - 1] != 1)
+    older = seqs[:run]
+    steps = {b - a for a, b in pairwise(older)}
+    assert len(steps) == 1, f"the older part is not evenly sampled: {older}"
+
+    # Thinning rewrote what a reader had seen: its next look replaces everything.
+    cursor = state.readings_since("R1").cursor
+    feed_readings(state, "R1", range(1000, 1040))
+    assert state.readings_since("R1", cursor).reset
 
 
 def test_redelivered_and_older_readings_are_ignored():
@@ -72,10 +86,11 @@ def test_active_alarms_follow_the_retained_topic():
     state.apply(t.active_alarms_topic("R2"), encode(active("R2", critical)))
 
     assert [a.alarm_id for a in state.active_alarms()] == [
-        critical.alarm_id,  # critical first, then oldest first
-        acknowledged.alarm_id,
+        critical.alarm_id,  # critical first, then unacknowledged (ISA-18.2), then oldest first
         warning.alarm_id,
+        acknowledged.alarm_id,
     ]
+    assert [v.reactor_id for v in state.overview()] == ["R2", "R1"]  # trouble first
     assert view_of(state, "R1").alarm_counts() == {Severity.WARNING: 2, Severity.CRITICAL: 0}
 
     state.apply(t.active_alarms_topic("R1"), encode(active("R1")))
