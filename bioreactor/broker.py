@@ -1,4 +1,4 @@
-"""Start and stop a private Mosquitto: for the demo when no broker answers, and for tests.
+"""Start and stop a private Mosquitto: the tests', and the demo's secured one when no broker answers.
 
 >>> conf = render_config(port=18830, data_dir=None)
 >>> "listener 18830 127.0.0.1" in conf and "allow_anonymous true" in conf
@@ -6,7 +6,8 @@ True
 
 :class:`SecureMosquitto` runs ``deploy/mosquitto-secure.conf`` (passwords, the
 per-role ACL ``deploy/acl``, a plain and a TLS listener) with credentials and
-certificates made by the ``deploy/`` scripts in a temporary directory.
+certificates made by the ``deploy/`` scripts in its working directory (the demo's,
+or a temporary one).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from bioreactor.mqtt import ENV_CA_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, ENV_USERNAME, BrokerAddress, broker_answers
 
@@ -131,14 +133,25 @@ class Mosquitto:
     """A Mosquitto process of our own, stopped by its PID.
 
     ``data_dir`` keeps its persistence database, so a restart on the same
-    directory restores sessions and retained messages.
+    directory restores sessions and retained messages. ``workdir`` receives its
+    configuration and log (created, private, when missing); a new temporary
+    directory by default.
     """
 
-    def __init__(self, port: int | None = None, data_dir: Path | None = None, extra: str = "") -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        extra: str = "",
+        workdir: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.data_dir = data_dir
         self.extra = extra
-        self._workdir = Path(tempfile.mkdtemp(prefix="mosquitto-"))
+        if workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="mosquitto-"))
+        workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._workdir = workdir
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -194,7 +207,7 @@ class Mosquitto:
         path = self._workdir / "mosquitto.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
-    def __enter__(self) -> Mosquitto:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -209,9 +222,10 @@ class SecureMosquitto(Mosquitto):
 
     Both listeners are on loopback: plain at :attr:`port`, TLS at :attr:`tls_port`.
     On first start, ``deploy/make-credentials`` writes a password for each of
-    :data:`ROLES` and ``deploy/make-certs`` a CA and a certificate for
-    ``localhost``/``127.0.0.1``, both into its temporary directory.
-    :meth:`login` gives a role's address; :attr:`address` is an anonymous one.
+    :data:`ROLES` into :attr:`secrets` and ``deploy/make-certs`` a CA and a
+    certificate for ``localhost``/``127.0.0.1`` into :attr:`certs`, both under
+    ``workdir``. :meth:`login` gives a role's address; :attr:`address` is an
+    anonymous one.
     """
 
     def __init__(
@@ -220,8 +234,9 @@ class SecureMosquitto(Mosquitto):
         tls_port: int | None = None,
         data_dir: Path | None = None,
         extra: str = "",
+        workdir: Path | None = None,
     ) -> None:
-        super().__init__(port, data_dir, extra)
+        super().__init__(port, data_dir, extra, workdir)
         self.tls_port = tls_port or free_port()
         while self.tls_port == self.port:
             self.tls_port = free_port()

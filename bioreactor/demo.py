@@ -2,28 +2,42 @@
 
 Each part runs as its own process, exactly as it would be deployed, talking only
 through the broker. When no broker answers at the given address on this
-machine, a Mosquitto is started from the repo's ``mosquitto.conf`` and stopped
-on exit.
+machine, the demo starts a secured Mosquitto there (``deploy/mosquitto-secure.conf``:
+no anonymous clients, the per-role ACL ``deploy/acl``, TLS) with passwords and
+certificates of the run's own, and stops it on exit; each process then logs in
+as its own identity, its password passed in a file named by its environment.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bioreactor.broker import Mosquitto
+from bioreactor.broker import ROLES, SecureMosquitto
 from bioreactor.contract import ContractError, Metrics, Status, StatusState, decode
 from bioreactor.contract.topics import MONITOR_METRICS, MONITOR_STATUS
-from bioreactor.mqtt import BrokerAddress, broker_answers, connect, disconnect, make_client
+from bioreactor.mqtt import (
+    ENV_CA_FILE,
+    ENV_PASSWORD,
+    ENV_PASSWORD_FILE,
+    ENV_USERNAME,
+    BrokerAddress,
+    broker_answers,
+    connect,
+    disconnect,
+    make_client,
+)
 from models.ensure import ensure_model
 from models.outputs import DEFAULT_MODEL_PATH
 
@@ -36,6 +50,12 @@ DEMO_FAULTS = (
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: The demo's monitor; its broker session is dropped at every start (see :func:`fresh_start`).
 MONITOR_CLIENT_ID = "bioreactor-demo-monitor"
+#: The variables a process takes its broker login from. On the demo's own broker each process
+#: gets its role's; the caller's would name another identity (and a password wins over a file).
+LOGIN_VARIABLES = (ENV_USERNAME, ENV_PASSWORD, ENV_PASSWORD_FILE, ENV_CA_FILE)
+#: The identity the demo itself connects as: it clears the monitor's session and reads its
+#: status and metrics, all within the monitor's ACL role.
+CONDUCTOR_ROLE = "monitor"
 
 
 @dataclass(frozen=True)
@@ -56,25 +76,101 @@ def bioreactor_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "bioreactor", *args]
 
 
+@dataclass(frozen=True)
+class DemoBroker:
+    """The broker of a demo run, and how each of its processes logs in.
+
+    Parameters
+    ----------
+    url
+        What every process gets as ``--broker``; never holds a password.
+    secured
+        The demo's own Mosquitto, whose credentials each role's process gets through
+        its environment; ``None`` for a broker of the user's, to which every process
+        logs in with the caller's ``BIOREACTOR_MQTT_*`` variables.
+    """
+
+    url: str
+    secured: SecureMosquitto | None = None
+
+    def environment(self, role: str) -> dict[str, str]:
+        """The environment of the demo's process that logs in as ``role`` (one of :data:`ROLES`)."""
+        if self.secured is None:
+            return dict(os.environ)
+        inherited = {name: value for name, value in os.environ.items() if name not in LOGIN_VARIABLES}
+        return inherited | self.secured.environment(role)
+
+    def address(self, role: str) -> BrokerAddress:
+        """The address, with ``role``'s login, through which the demo itself connects."""
+        return BrokerAddress.parse(self.url, env=self.environment(role))
+
+
 @contextmanager
-def broker_for(address: BrokerAddress, data_dir: Path) -> Iterator[BrokerAddress]:
-    """Use the broker at ``address``; start a private Mosquitto there if none answers on this machine."""
+def broker_for(address: BrokerAddress, workdir: Path) -> Iterator[DemoBroker]:
+    """The broker at ``address``; a secured Mosquitto of the demo's own there if none answers.
+
+    Parameters
+    ----------
+    address
+        Where the user wants the broker (``--broker``), with the login from the environment.
+    workdir
+        The demo's directory. Its own Mosquitto persists to ``mosquitto/`` and keeps its
+        configuration, log, passwords (``broker/secrets/``) and certificates
+        (``broker/certs/``) in ``broker/``; passwords and keys are deleted on exit.
+
+    Yields
+    ------
+    DemoBroker
+        The broker the demo's processes use.
+
+    Raises
+    ------
+    ConnectionError
+        When nothing answers at ``address`` and it is not on this machine.
+    """
     if broker_answers(address):
-        yield address
+        yield DemoBroker(str(address))
         return
     if address.host not in LOCAL_HOSTS:
         raise ConnectionError(f"no MQTT broker answers at {address}")
+    data_dir = workdir / "mosquitto"
     data_dir.mkdir(parents=True, exist_ok=True)
-    with Mosquitto(port=address.port, data_dir=data_dir.resolve()) as mosquitto:
-        print(f"no broker answered at {address}: started Mosquitto from mosquitto.conf", flush=True)
-        yield mosquitto.address
+    broker_dir = workdir / "broker"
+    # New passwords and keys for every run, also after a run killed before it could delete its own.
+    shutil.rmtree(broker_dir, ignore_errors=True)
+    port, tls_port = (None, address.port) if address.tls else (address.port, None)
+    with SecureMosquitto(port, tls_port, data_dir=data_dir.resolve(), workdir=broker_dir.resolve()) as mosquitto:
+        url = f"mqtts://127.0.0.1:{mosquitto.tls_port}"
+        print(
+            f"no broker answered at {address}: started a secured Mosquitto from deploy/mosquitto-secure.conf "
+            f"(passwords and ACL, no anonymous clients) at {url} (TLS) and mqtt://127.0.0.1:{mosquitto.port}",
+            flush=True,
+        )
+        print(
+            f"MQTT users {', '.join(ROLES)}, one per process; passwords (new every run, deleted on exit): "
+            f"{mosquitto.password_file('USER')}, CA certificate: {mosquitto.ca_file}",
+            flush=True,
+        )
+        yield DemoBroker(url, mosquitto)
 
 
 @contextmanager
-def background(command: list[str], log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` for the duration of the block; SIGTERM (clean shutdown) on the way out."""
+def background(
+    command: list[str], log: Path | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` for the duration of the block; SIGTERM (clean shutdown) on the way out.
+
+    Parameters
+    ----------
+    command
+        The command line.
+    log
+        File for its output; the terminal when ``None``.
+    env
+        Its environment; this process's when ``None``.
+    """
     out = log.open("wb") if log else None
-    process = subprocess.Popen(command, stdout=out or None, stderr=subprocess.STDOUT if out else None)
+    process = subprocess.Popen(command, stdout=out or None, stderr=subprocess.STDOUT if out else None, env=env)
     try:
         yield process
     finally:
@@ -93,28 +189,39 @@ def run_demo(plan: DemoPlan) -> int:
     """Run the whole chain; returns the fleet's exit code."""
     plan.workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        address = stack.enter_context(broker_for(BrokerAddress.parse(plan.broker), plan.workdir / "mosquitto"))
-        broker = str(address)
+        broker = stack.enter_context(broker_for(BrokerAddress.parse(plan.broker), plan.workdir))
+        address = broker.address(CONDUCTOR_ROLE)
         historian = plan.workdir / "historian.sqlite"
         model = str(ensure_model(plan.model))
         fresh_start(address, historian)
-        monitor = ["monitor", "--broker", broker, "--historian", str(historian), "--model", model]
-        monitor += ["--client-id", MONITOR_CLIENT_ID]
-        stack.enter_context(background(bioreactor_command(*monitor), plan.workdir / "monitor.log"))
-        dashboard = ["dashboard", "--broker", broker, "--port", str(plan.dashboard_port), "--model", model]
-        stack.enter_context(background(bioreactor_command(*dashboard), plan.workdir / "dashboard.log"))
-        stack.enter_context(background(bioreactor_command("alerts", "--broker", broker)))
-        # The monitor's session must exist before the fleet publishes, or early readings have no subscriber.
-        wait_for(address, MONITOR_STATUS, lambda p: decode(Status, p).state is StatusState.ONLINE, 60.0)
+        started = datetime.now(UTC)
+
+        def start(role: str, args: list[str], log: Path | None = None) -> None:
+            stack.enter_context(background(bioreactor_command(*args), log, env=broker.environment(role)))
+
+        monitor = ["monitor", "--broker", broker.url, "--historian", str(historian), "--model", model]
+        start("monitor", [*monitor, "--client-id", MONITOR_CLIENT_ID], plan.workdir / "monitor.log")
+        start("alerts", ["alerts", "--broker", broker.url])
+
+        def online(payload: bytes) -> bool:
+            status = decode(Status, payload)
+            return status.state is StatusState.ONLINE and status.timestamp >= started
+
+        # Once the monitor is online its session exists, so no early reading of the fleet is
+        # lost, and its historian too, which the dashboard opens to show whole batches. The
+        # timestamp passes over a retained "online" of an earlier run's monitor.
+        wait_for(address, MONITOR_STATUS, online, 60.0)
+        dashboard = ["dashboard", "--broker", broker.url, "--port", str(plan.dashboard_port), "--model", model]
+        start("dashboard", [*dashboard, "--historian", str(historian)], plan.workdir / "dashboard.log")
         print(f"dashboard: http://127.0.0.1:{plan.dashboard_port}/live", flush=True)
         print(f"logs and historian (replaced by the next demo run): {plan.workdir}/", flush=True)
-        fleet = ["simulate", "--broker", broker, "--reactors", str(plan.reactors), "--days", str(plan.days)]
+        fleet = ["simulate", "--broker", broker.url, "--reactors", str(plan.reactors), "--days", str(plan.days)]
         fleet += ["--as-fast-as-possible"] if plan.speed is None else ["--speed", str(plan.speed)]
         fleet_ids = {f"R{i + 1:02d}" for i in range(plan.reactors)}
         for fault in plan.faults:
             if fault.split("=", 1)[0] in fleet_ids:  # a smaller fleet skips the others' faults
                 fleet += ["--fault", fault]
-        code = subprocess.call(bioreactor_command(*fleet))
+        code = subprocess.call(bioreactor_command(*fleet), env=broker.environment("simulator"))
         if not plan.keep_running:
             wait_until_monitor_idle(address, after=datetime.now(UTC))
         elif code == 0:
