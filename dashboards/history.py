@@ -36,11 +36,11 @@ def backfill(state: FleetState, location: str | Path) -> int:
         for row in batches.groupby("reactor_id").tail(1).itertuples():
             reactor_id, batch_id = str(row.reactor_id), str(row.batch_id)
             tables = {t: historian.frame(t, batch_id, reactor_id=reactor_id) for t in _TABLES}
-            loaded += sum(state.add_reading(r) for r in _payloads(Reading, tables[Table.READINGS]))
+            loaded += sum(state.add_reading(r) for r in stored_payloads(Reading, tables[Table.READINGS]))
             # Events and recommendations after readings: they are placed on the readings' time axis.
-            for recommendation in _payloads(Recommendation, tables[Table.RECOMMENDATIONS]):
+            for recommendation in stored_payloads(Recommendation, tables[Table.RECOMMENDATIONS]):
                 state.add_recommendation(recommendation)
-            for event in _payloads(AlarmEvent, tables[Table.ALARMS]):
+            for event in stored_payloads(AlarmEvent, tables[Table.ALARMS]):
                 state.add_event(event)
     return loaded
 
@@ -48,7 +48,7 @@ def backfill(state: FleetState, location: str | Path) -> int:
 _TABLES = (Table.READINGS, Table.RECOMMENDATIONS, Table.ALARMS)
 
 
-def _payloads(cls: type[T], frame: pd.DataFrame) -> Iterator[T]:
+def stored_payloads(cls: type[T], frame: pd.DataFrame) -> Iterator[T]:
     """The rows of a historian table as payloads; a row that no longer validates is skipped."""
     for row in frame.to_dict("records"):
         if isinstance(row.get("drivers"), str):

@@ -1,4 +1,5 @@
-"""Serve the dashboards: ``/live`` (the fleet over MQTT) and ``/analyze`` (uploaded CSV files).
+"""Serve the dashboards: ``/live`` (the fleet over MQTT), ``/analyze`` (uploaded CSV files) and
+``/compare`` (batches from the historian or uploads, overlaid).
 
 One process holds one MQTT connection and one :class:`~dashboards.state.FleetState`;
 every browser session gets its own page and Bokeh models. The server runs
@@ -24,6 +25,7 @@ from tornado.web import RedirectHandler
 
 from bioreactor.mqtt import BrokerAddress
 from dashboards.bridge import MqttBridge
+from dashboards.compare import compare_page
 from dashboards.guide import ProcessGuide
 from dashboards.history import backfill
 from dashboards.live import live_page
@@ -85,7 +87,10 @@ def serve(settings: DashboardSettings, announce: Callable[[str], None] = print) 
         def analyze() -> pn.viewable.Viewable:
             return upload_page(settings.model)
 
-        pages = {"live": live, "analyze": analyze}
+        def compare() -> pn.viewable.Viewable:
+            return compare_page(settings.historian, guide)
+
+        pages = {"live": live, "analyze": analyze, "compare": compare}
         port = settings.port or _free_port(settings.address)
         server = pn.serve(
             pages,
@@ -95,7 +100,8 @@ def serve(settings: DashboardSettings, announce: Callable[[str], None] = print) 
             show=False,
             start=False,
             threaded=False,
-            title={"live": "Bioreactor fleet – live", "analyze": "Bioreactor run analysis"},
+            title={"live": "Bioreactor fleet – live", "analyze": "Bioreactor run analysis",
+                   "compare": "Bioreactor batch comparison"},
             verbose=False,
             # "/" is the live page, not Panel's generic index of pages.
             extra_patterns=[(r"/", RedirectHandler, {"url": "/live"})],
@@ -104,6 +110,7 @@ def serve(settings: DashboardSettings, announce: Callable[[str], None] = print) 
         base = f"http://{settings.address}:{port}"
         announce(f"live fleet:  {base}/live")
         announce(f"analyze CSV: {base}/analyze")
+        announce(f"compare batches: {base}/compare")
         _stop_on_signals(server)
         server.io_loop.start()
     finally:

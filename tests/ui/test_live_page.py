@@ -9,6 +9,7 @@ here measures time or sleeps to decide that something did not happen.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -196,3 +197,19 @@ def test_a_harvested_batch_is_drawn_whole_with_limits_spans_and_envelope(dashboa
     assert envelope["day"] == pytest.approx(band.day) and envelope["high"] == pytest.approx(band.high)
     expect(page.locator("p", has_text="batch H-B1 · day 8.00")).to_be_visible()
     page.screenshot(path=SCREENSHOTS / "live_harvested.png", full_page=True)
+
+
+def test_batches_are_compared_by_culture_time_from_a_shared_link(dashboard, page):
+    from urllib.parse import quote  # noqa: PLC0415
+
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    label = f"{HARVESTED} / H-B1"
+    page.goto(f"{dashboard}/compare?batches={quote(json.dumps([label]))}&variable=glucose")
+    expect(page.get_by_text("batch(es) in the historian")).to_be_visible()
+    wait_until(lambda: len(source_data(page, f"compare_line:{label}")["day"]) == HARVESTED_READINGS,
+               timeout=WAIT_MS / 1000, what="the chosen batch drawn")
+    marks = source_data(page, f"compare_alarms:{label}")
+    assert marks["day"] == [pytest.approx(reading(HARVESTED, 300).culture_h / 24)]
+    assert marks["check"] == ["limit_low_low"]
+    page.screenshot(path=SCREENSHOTS / "compare.png", full_page=True)
