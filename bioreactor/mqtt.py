@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import ssl
 import threading
@@ -48,6 +49,8 @@ SCHEMES: dict[str, tuple[int, bool]] = {
 }
 #: CONNACK reasons of a broker that does not accept the credentials (MQTT v5 0x86, 0x87; v3 4, 5).
 AUTH_REFUSALS = frozenset({"Bad user name or password", "Not authorized"})
+#: A host name or IPv4 address: labels of letters, digits, ``-`` and ``_``, separated by dots.
+_HOST_NAME = re.compile(r"[\w-]+(\.[\w-]+)*\.?")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -75,6 +78,10 @@ class BrokerAddress:
     Traceback (most recent call last):
     ...
     ValueError: malformed broker address 'http//foo': expected [mqtt|mqtts|tcp]://[USER@]HOST[:PORT]
+    >>> BrokerAddress.parse("mqtt://host:notaport", env={})
+    Traceback (most recent call last):
+    ...
+    ValueError: malformed broker address 'mqtt://host:notaport': the port must be a number from 1 to 65535
     """
 
     host: str
@@ -96,7 +103,10 @@ class BrokerAddress:
         expected = "expected [mqtt|mqtts|tcp]://[USER@]HOST[:PORT]"
         if "://" not in url and "/" in url:
             raise ValueError(f"malformed broker address {url!r}: {expected}")
-        parsed = urlparse(url if "://" in url else f"mqtt://{url}")
+        try:  # urllib refuses a bracketed host that is not an IPv6 address
+            parsed = urlparse(url if "://" in url else f"mqtt://{url}")
+        except ValueError as err:
+            raise ValueError(f"malformed broker address {url!r}: {err}") from None
         scheme = parsed.scheme.lower()
         if scheme not in SCHEMES:
             raise ValueError(f"unsupported broker scheme {parsed.scheme!r} in {url!r} (use mqtt:// or mqtts://)")
@@ -104,10 +114,16 @@ class BrokerAddress:
             raise ValueError(f"malformed broker address {url!r}: {expected}")
         if not parsed.hostname:
             raise ValueError(f"no host in broker address {url!r}")
+        # A bracketed IPv6 address is checked by urllib; a name or IPv4 address has no spaces or
+        # punctuation, which would otherwise fail later as a puzzling name lookup.
+        if ":" not in parsed.hostname and not _HOST_NAME.fullmatch(parsed.hostname):
+            raise ValueError(f"malformed broker address {url!r}: {parsed.hostname!r} is not a host name")
         try:
-            port = parsed.port
-        except ValueError as err:
-            raise ValueError(f"malformed broker address {url!r}: {err}") from None
+            port = parsed.port  # None when the address gives none
+        except ValueError:  # not a number, or above 65535
+            port = 0
+        if port == 0:
+            raise ValueError(f"malformed broker address {url!r}: the port must be a number from 1 to 65535")
         default_port, tls = SCHEMES[scheme]
         username = unquote(parsed.username) if parsed.username else env.get(ENV_USERNAME) or None
         password = unquote(parsed.password) if parsed.password is not None else _password_from(env)
@@ -116,7 +132,7 @@ class BrokerAddress:
         ca_file = (env.get(ENV_CA_FILE) or None) if tls else None
         if ca_file is not None and not Path(ca_file).is_file():
             raise ValueError(f"{ENV_CA_FILE}={ca_file!r} is not a file")
-        return cls(parsed.hostname, port or default_port, tls, username, password, ca_file)
+        return cls(parsed.hostname, default_port if port is None else port, tls, username, password, ca_file)
 
     def __post_init__(self) -> None:
         if self.password is not None and self.username is None:
@@ -223,7 +239,9 @@ def connect(client: mqtt.Client, address: BrokerAddress, *, timeout: float = 10.
     except ssl.SSLError as err:  # before OSError, of which it is one
         raise ConnectionError(f"TLS handshake with the MQTT broker at {address} failed: {err}") from err
     except OSError as err:
-        raise ConnectionError(f"cannot reach the MQTT broker at {address}: {err}") from err
+        # "connection refused", "name or service not known", "timed out": the system's words, without errno.
+        reason = (err.strerror or str(err) or type(err).__name__).lower()
+        raise ConnectionError(f"cannot reach the MQTT broker at {address} ({reason})") from err
     client.loop_start()
     try:
         if not connected.wait(timeout):

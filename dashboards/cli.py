@@ -39,7 +39,4 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         settings = DashboardSettings(broker, port, address, historian, model, allow_origins=tuple(allow_origin or ()))
-        try:
-            serve(settings, announce=typer.echo)
-        except (ConnectionError, ValueError) as err:
-            raise typer.BadParameter(str(err)) from None
+        serve(settings, announce=typer.echo)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -19,18 +18,6 @@ MapOption = Annotated[
         help="Map a CSV column onto a field: SOURCE=FIELD or SOURCE=FIELD:UNIT (repeatable).",
     ),
 ]
-
-
-@contextmanager
-def _clear_errors() -> Iterator[None]:
-    """Bad input and unusable models end with their message and exit code 2, not a traceback."""
-    from models.artifact import IncompatibleModelError  # noqa: PLC0415
-
-    try:
-        yield
-    except (ValueError, IncompatibleModelError, FileNotFoundError) as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
 
 
 def _stage_printer() -> Callable[[str], None]:
@@ -66,21 +53,20 @@ def register(app: typer.Typer) -> None:
         from models.training import TrainingConfig  # noqa: PLC0415
         from models.training import train as train_model  # noqa: PLC0415
 
-        with _clear_errors():
-            if data is None:
-                from models.training_data import simulated_training_frame  # noqa: PLC0415
+        if data is None:
+            from models.training_data import simulated_training_frame  # noqa: PLC0415
 
-                typer.echo(f"simulating {batches} batches (seed {seed})...", err=True)
-                frame = simulated_training_frame(batches, seed, progress=True)
-            else:
-                from models.predict import read_readings  # noqa: PLC0415
+            typer.echo(f"simulating {batches} batches (seed {seed})...", err=True)
+            frame = simulated_training_frame(batches, seed, progress=True)
+        else:
+            from models.predict import read_readings  # noqa: PLC0415
 
-                frame, skipped = read_readings(data, column_map or ())
-                if skipped.total:
-                    typer.echo(skipped.text(), err=True)
-            report = train_model(frame, TrainingConfig(candidates=candidates), _stage_printer())
-            outputs = Outputs(out, metrics)
-            outputs.write(report)
+            frame, skipped = read_readings(data, column_map or ())
+            if skipped.total:
+                typer.echo(skipped.text(), err=True)
+        report = train_model(frame, TrainingConfig(candidates=candidates), _stage_printer())
+        outputs = Outputs(out, metrics)
+        outputs.write(report)
         shown = {k: v for k, v in report.metrics.items() if isinstance(v, float | int)}
         typer.echo(json.dumps(shown, indent=2))
         typer.echo("\nPermutation importance on held-out batches (drop in R²):")
@@ -105,9 +91,8 @@ def register(app: typer.Typer) -> None:
         from models.ensure import ensure_model  # noqa: PLC0415
         from models.predict import predict_csv  # noqa: PLC0415
 
-        with _clear_errors():
-            path = model if model is not None else ensure_model(DEFAULT_MODEL_PATH)
-            result, skipped = predict_csv(load_model(path), source, out, column_map or ())
+        path = model if model is not None else ensure_model(DEFAULT_MODEL_PATH)
+        result, skipped = predict_csv(load_model(path), source, out, column_map or ())
         if skipped.total:
             typer.echo(skipped.text(), err=True)
         typer.echo(f"{len(result)} rows with recommendations written to {out}")
@@ -130,11 +115,10 @@ def register(app: typer.Typer) -> None:
         from models.closed_loop import evaluate_feeding as evaluate  # noqa: PLC0415
         from models.ensure import ensure_model  # noqa: PLC0415
 
-        with _clear_errors():
-            path = model if model is not None else ensure_model(DEFAULT_MODEL_PATH)
-            comparison, setpoint = evaluate(
-                load_model(path), batches, seed, days=days, progress=_stage_printer()
-            )
+        path = model if model is not None else ensure_model(DEFAULT_MODEL_PATH)
+        comparison, setpoint = evaluate(
+            load_model(path), batches, seed, days=days, progress=_stage_printer()
+        )
         typer.echo(f"\n{batches} fault-free batches, seed {seed}, mean ± std over batches")
         typer.echo(f"(set point {setpoint:g} g/L chosen on separate tuning batches)\n")
         typer.echo(comparison.render())

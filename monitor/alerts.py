@@ -227,6 +227,8 @@ class AlertTail:
                 self._client.ack(message.mid, message.qos)
 
     def _deliver(self, message: mqtt.MQTTMessage) -> None:
+        if not message.payload:  # MQTT's way of clearing a retained message: nothing happened
+            return
         try:
             event = decode(AlarmEvent, bytes(message.payload))
         except ContractError as err:

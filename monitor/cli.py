@@ -13,7 +13,6 @@ from bioreactor.mqtt import DEFAULT_BROKER
 from monitor.alerts import AlertFilter, run_alerts
 from monitor.historian import DEFAULT_PATH as DEFAULT_HISTORIAN
 from monitor.historian import ExportFormat, SqliteHistorian, Table, export
-from monitor.shutdown import ServiceFailedError
 
 MapOption = Annotated[
     list[str] | None, typer.Option("--map", help="Column mapping SOURCE=FIELD[:UNIT] (repeatable).")
@@ -68,12 +67,8 @@ def register(app: typer.Typer) -> None:
             client_id=client_id, instance=instance, partitions=partitions, recommendation_interval_h=recommend_every_h
         )
         recommender = FeedRecommender(model) if model is not None else None
-        try:
-            run_monitor(broker, historian, profile_path=profile, config_path=config, settings=settings,
-                        recommender=recommender)
-        except (ConnectionError, ServiceFailedError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from None
+        run_monitor(broker, historian, profile_path=profile, config_path=config, settings=settings,
+                    recommender=recommender)
 
     @app.command()
     def alerts(
@@ -88,11 +83,7 @@ def register(app: typer.Typer) -> None:
         """Follow alarm events as readable lines: time, reactor, severity, state, message."""
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         alert_filter = AlertFilter(severity, frozenset(reactor or ()))
-        try:
-            run_alerts(broker, alert_filter, webhook=webhook, client_id=client_id)
-        except (ConnectionError, ServiceFailedError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from None
+        run_alerts(broker, alert_filter, webhook=webhook, client_id=client_id)
 
     @app.command("export")
     def export_history(
@@ -108,7 +99,7 @@ def register(app: typer.Typer) -> None:
         with SqliteHistorian(historian, readonly=True) as source:
             try:
                 rows = export(source, out, batch_id=batch, fmt=fmt, table=table)
-            except (LookupError, ValueError) as err:
+            except LookupError as err:  # --batch and --table select nothing
                 raise typer.BadParameter(str(err)) from None
         typer.echo(f"wrote {rows} {table.value} to {out}")
 
@@ -125,10 +116,7 @@ def register(app: typer.Typer) -> None:
         from monitor.analyze import analyze_csv, events_frame, summary_text  # noqa: PLC0415
         from monitor.run import monitor_config  # noqa: PLC0415
 
-        try:
-            analysis = analyze_csv(file, ColumnMap.parse(column_map or []), monitor_config(profile, config))
-        except ValueError as err:
-            raise typer.BadParameter(str(err)) from None
+        analysis = analyze_csv(file, ColumnMap.parse(column_map or []), monitor_config(profile, config))
         events_frame(analysis.events).to_csv(out, index=False)
         typer.echo(summary_text(analysis))
         typer.echo(f"wrote {len(analysis.events)} events to {out}")

@@ -3,8 +3,9 @@
 Every message becomes exactly one of
 
 * an :class:`Admitted` input for the engine (a reading, an acknowledgement, a status),
-* an :class:`Ignored` message that needs nothing (an MQTT retained-message clear, a
-  service's own status), or
+* an :class:`Ignored` message that needs nothing (an empty payload: MQTT's way of
+  clearing a retained message, delivered to subscribers like any other; a service's
+  own status), or
 * a :class:`Rejected` message with the reason, which the service dead-letters.
 
 The payload's own validity is the contract's business (sizes, nesting, numbers,
@@ -24,6 +25,8 @@ topic or the clock:
 >>> intake = Intake(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
 >>> intake.admit("bioreactor/R1/status", b"")
 Ignored(reason='empty retained payload (an MQTT retained-message clear)')
+>>> intake.admit("bioreactor/R1/reading", b"").reason
+'empty retained payload (an MQTT retained-message clear)'
 >>> intake.admit("bioreactor/R1/ack/alice", b'{"alarm_id": "A1", "timestamp": "2026-01-01T00:00:00Z"}').user
 'alice'
 >>> intake.admit("bioreactor/R1/reading", b'{"nope": 1}').reason
@@ -111,6 +114,8 @@ class Intake:
             if topic.startswith(f"{t.ROOT}/_") and topic.endswith(f"/{t.STATUS}"):
                 return Ignored("a service's own status")
             return Rejected("not a reading, acknowledgement or status topic")
+        if not payload:  # on any topic: a retained reading or ack published by mistake is cleared this way too
+            return Ignored("empty retained payload (an MQTT retained-message clear)")
         try:
             if leaf == t.READING:
                 return self._reading(reactor_id, payload)
@@ -141,8 +146,6 @@ class Intake:
         return Admitted(reactor_id, reading)
 
     def _status(self, reactor_id: str, payload: bytes) -> Decision:
-        if not payload:
-            return Ignored("empty retained payload (an MQTT retained-message clear)")
         status = self.codec.decode(Status, payload)
         self.clocks[reactor_id] = status.clock
         return Admitted(reactor_id, status)

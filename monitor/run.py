@@ -40,5 +40,8 @@ def run_monitor(
         settings or ServiceSettings(), recommender,
     )
     name = config.profile.card.name if config.profile else "none"
-    log.info("monitoring %s as %r with profile %r, history in %s", broker, service.settings.client_id, name, historian)
-    service.run_until_signalled()
+    # Said once connected, so that a broker out of reach is the only line the command prints.
+    service.run_until_signalled(
+        lambda: log.info("monitoring %s as %r with profile %r, history in %s",
+                         service.address, service.settings.client_id, name, historian)
+    )

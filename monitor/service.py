@@ -252,10 +252,18 @@ class MonitorService:
             self._drop(partition, offline=True)
         self.store.close()
 
-    def run_until_signalled(self) -> None:
-        """Run until SIGTERM or SIGINT, then stop cleanly; :class:`ServiceFailedError` on a fatal error."""
+    def run_until_signalled(self, started: Callable[[], None] = lambda: None) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly; :class:`ServiceFailedError` on a fatal error.
+
+        ``started`` is called once the service is connected and working.
+        """
+
+        def start() -> None:
+            self.start()
+            started()
+
         try:
-            run_until_signalled(self.start, self.stop, self._worker.is_alive)
+            run_until_signalled(start, self.stop, self._worker.is_alive)
         except ServiceFailedError as err:
             raise ServiceFailedError(f"the monitor worker failed: {self.failure!r}") from err
 

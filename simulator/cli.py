@@ -13,7 +13,7 @@ from simulator.dataset import generate_frame, write_csv
 from simulator.faults import FAULT_TYPES, Fault, FaultType
 from simulator.fleet import FleetPlan, publish_fleet
 from simulator.fungal.cli import register as register_fungal
-from simulator.plant import DEFAULT_PLANT, PlantError, load_plant, preset_names
+from simulator.plant import DEFAULT_PLANT, load_plant, preset_names
 from simulator.replay import DEFAULT_SPEED, replay_file
 
 _PLANT_HELP = f"Plant: a preset ({', '.join(preset_names())}) or a plant .toml file."
@@ -47,19 +47,16 @@ def register(app: typer.Typer) -> None:
 
         Readings carry the contract's canonical names and units whatever the plant.
         """
-        try:
-            plan = FleetPlan(
-                reactors,
-                days,
-                sample_minutes,
-                seed,
-                tuple(_reactor_fault(f) for f in fault or []),
-                plant=load_plant(plant),
-            )
-            address = BrokerAddress.parse(broker)
-            count = publish_fleet(plan, address, speed=None if as_fast_as_possible else speed)
-        except (ValueError, ConnectionError) as err:
-            raise typer.BadParameter(str(err)) from None
+        plan = FleetPlan(
+            reactors,
+            days,
+            sample_minutes,
+            seed,
+            tuple(_reactor_fault(f) for f in fault or []),
+            plant=load_plant(plant),
+        )
+        address = BrokerAddress.parse(broker)
+        count = publish_fleet(plan, address, speed=None if as_fast_as_possible else speed)
         # The parsed address: a password given in the URL is not echoed.
         typer.echo(f"published {count} readings from {reactors} reactors to {address}", err=True)
 
@@ -85,10 +82,7 @@ def register(app: typer.Typer) -> None:
         Columns, units and time format are the plant's export format; the command
         prints the --map options that read a foreign format back.
         """
-        try:
-            chosen = load_plant(plant)
-        except PlantError as err:
-            raise typer.BadParameter(str(err), param_hint="--plant") from None
+        chosen = load_plant(plant)
         frame = generate_frame(
             batches,
             seed,

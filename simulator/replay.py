@@ -7,6 +7,13 @@ the spacing of their timestamps divided by ``speed`` (or none at all). Rows
 that cannot be read are reported, published to the dead-letter topic and
 skipped; at the end every reactor's status says ``end_of_stream``.
 
+A reactor runs one batch at a time, and the monitor refuses a reading of a batch
+once the reactor has moved on to the next. A file in which one reactor's batches
+overlap in time is therefore refused before anything is published, rather than
+streamed into hundreds of dead letters: typically ``--reactor-id`` given to a file
+of several reactors that ran side by side, or such a file without a reactor column
+(all its rows then belong to the reactor named after the file).
+
 Publishing goes through :class:`~bioreactor.publisher.OrderedPublisher`: bounded,
 so a replay as fast as possible never outruns the broker, and in order across a
 broker restart.
@@ -34,6 +41,7 @@ from bioreactor.columns import ColumnMap
 from bioreactor.contract import Clock, DeadLetter, Reading, Status, StatusState, encode
 from bioreactor.contract.topics import DEAD_LETTER, reading_topic, status_topic
 from bioreactor.csvio import CsvReadings, Row, RowError
+from bioreactor.errors import error_line
 from bioreactor.mqtt import DEFAULT_BROKER, BrokerAddress, connect, make_client
 from bioreactor.publisher import OrderedPublisher
 from bioreactor.signals import set_from_handler
@@ -155,7 +163,8 @@ def replay(
 
     Returns the summary. Ctrl-C (in the main thread) stops the replay between
     two messages, sets each reactor's status to ``offline`` and marks the
-    summary ``interrupted``.
+    summary ``interrupted``. Raises ``ValueError``, before connecting, when the
+    batches of a reactor overlap in time.
     """
     if speed is not None and speed <= 0:
         raise ValueError(f"speed must be positive, got {speed}")
@@ -171,6 +180,7 @@ def replay(
             print(f"{label}: {result}", file=log)
     # Python's sort is stable: rows with equal timestamps keep their file order.
     rows.sort(key=lambda reading: reading.timestamp)
+    _refuse_overlapping_batches(rows, label)
     totals = Counter(reading.reactor_id for reading in rows)
     skipped = Counter(error.reactor_id for error in errors)
     session = uuid.uuid4().hex[:8]
@@ -203,6 +213,28 @@ def replay(
         unacknowledged=unacknowledged,
         skipped_lines=[e.line for e in errors],
     )
+
+
+def _refuse_overlapping_batches(rows: list[Reading], label: str) -> None:
+    """Raise ``ValueError`` if a reactor's batches interleave in ``rows`` (in time order).
+
+    The monitor follows one batch per reactor: once the next batch has started, a
+    reading of the previous one is out of order and dead-lettered.
+    """
+    runs: dict[str, list[str]] = {}  # per reactor, the batch of each run of consecutive rows
+    for reading in rows:
+        batches = runs.setdefault(reading.reactor_id, [])
+        if not batches or batches[-1] != reading.batch_id:
+            batches.append(reading.batch_id)
+    for reactor, batches in runs.items():
+        overlapping = sorted(batch for batch, count in Counter(batches).items() if count > 1)
+        if overlapping:
+            shown = ", ".join(overlapping[:3]) + (", ..." if len(overlapping) > 3 else "")
+            raise ValueError(
+                f"{label}: {len(overlapping)} batches of reactor {reactor} overlap in time ({shown}), but a "
+                "reactor runs one batch at a time: replay without --reactor-id to keep the file's reactors, "
+                "or name each batch's reactor in a reactor_id column"
+            )
 
 
 def _dead_letter(label: str, error: RowError) -> bytes:
@@ -295,23 +327,23 @@ def replay_file(
 
     Exit status 0 when every readable row was acknowledged by the broker, 1
     when nothing could be replayed or the broker failed, 2 for bad options or
-    a file that cannot be matched, 130 after Ctrl-C. The summary goes to ``out``
-    (default stdout), bad rows and errors to ``log`` (default stderr).
+    a file that cannot be matched or replayed as it is, 130 after Ctrl-C. The
+    summary goes to ``out`` (default stdout), bad rows to ``log`` (default
+    stderr), and an error as one line (:func:`bioreactor.errors.error_line`).
     """
     out, log = out or sys.stdout, log or sys.stderr
     try:
         address = BrokerAddress.parse(broker)
         source = CsvReadings(path, ColumnMap.parse(maps), reactor_id=reactor_id)
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=log)
-        return 2
-    if source.columns.unused:
-        print(f"{path.name}: ignoring columns {', '.join(map(repr, source.columns.unused))}", file=log)
-    try:
+        if source.columns.unused:
+            print(f"{path.name}: ignoring columns {', '.join(map(repr, source.columns.unused))}", file=log)
         summary = replay(source, address, speed=speed, progress=log.isatty(), log=log)
-    except ConnectionError as err:
-        print(f"error: {err}", file=log)
+    except ConnectionError as err:  # an OSError too: the broker's, before those of the file
+        print(error_line(err), file=log)
         return 1
+    except (ValueError, OSError) as err:
+        print(error_line(err), file=log)
+        return 2
     except KeyboardInterrupt:  # a second Ctrl-C, or one while reading the file
         print("interrupted", file=log)
         return 130
