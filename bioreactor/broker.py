@@ -41,11 +41,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def render_config(*, port: int, data_dir: Path | None, extra: str = "", template: Path = REPO_CONFIG) -> str:
-    """The repo's ``mosquitto.conf`` with its listener port and persistence directory replaced."""
+def render_config(
+    *,
+    port: int,
+    data_dir: Path | None,
+    extra: str = "",
+    settings: Mapping[str, str] | None = None,
+    template: Path = REPO_CONFIG,
+) -> str:
+    """The repo's ``mosquitto.conf`` with its listener port and persistence directory replaced,
+    and each option of ``settings`` (name -> value) set instead of the file's.
+
+    >>> conf = render_config(port=18830, data_dir=None, settings={"autosave_interval": "3600"})
+    >>> [line for line in conf.splitlines() if line.startswith(("listener", "autosave"))]
+    ['listener 18830 127.0.0.1', 'autosave_interval 3600']
+    """
     replacements: dict[str, str | list[str] | None] = {
         "listener": f"listener {port} 127.0.0.1",
         **_persistence(data_dir),
+        **{name: f"{name} {value}" for name, value in (settings or {}).items()},
     }
     return _rewrite(template, replacements) + extra
 
@@ -59,10 +73,12 @@ def render_secure_config(
     data_dir: Path | None,
     acl_file: Path = ACL,
     extra: str = "",
+    settings: Mapping[str, str] | None = None,
     template: Path = SECURE_CONFIG,
 ) -> str:
     """``deploy/mosquitto-secure.conf`` with both listeners on loopback at ``port`` (plain) and
-    ``tls_port`` (TLS), and its password file, ACL, certificates and persistence replaced.
+    ``tls_port`` (TLS), and its password file, ACL, certificates and persistence replaced;
+    ``settings`` as for :func:`render_config`.
 
     ``certs`` holds ``ca.crt``, ``server.crt`` and ``server.key`` as ``deploy/make-certs`` writes them.
 
@@ -81,6 +97,7 @@ def render_secure_config(
         "certfile": f"certfile {certs / 'server.crt'}",
         "keyfile": f"keyfile {certs / 'server.key'}",
         **_persistence(data_dir),
+        **{name: f"{name} {value}" for name, value in (settings or {}).items()},
     }
     return _rewrite(template, replacements) + extra
 
@@ -135,7 +152,8 @@ class Mosquitto:
     ``data_dir`` keeps its persistence database, so a restart on the same
     directory restores sessions and retained messages. ``workdir`` receives its
     configuration and log (created, private, when missing); a new temporary
-    directory by default.
+    directory by default. ``settings`` replace options of the repo's configuration
+    (e.g. ``{"autosave_interval": "3600"}``).
     """
 
     def __init__(
@@ -144,10 +162,13 @@ class Mosquitto:
         data_dir: Path | None = None,
         extra: str = "",
         workdir: Path | None = None,
+        *,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.port = port or free_port()
         self.data_dir = data_dir
         self.extra = extra
+        self.settings = dict(settings or {})
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="mosquitto-"))
         workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -186,7 +207,7 @@ class Mosquitto:
         return self.data_dir is not None
 
     def _render(self, extra: str) -> str:
-        return render_config(port=self.port, data_dir=self.data_dir, extra=extra)
+        return render_config(port=self.port, data_dir=self.data_dir, extra=extra, settings=self.settings)
 
     def stop(self) -> None:
         """SIGTERM, which lets Mosquitto write its persistence database."""
@@ -197,6 +218,13 @@ class Mosquitto:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL, a crash: whatever it had not yet saved (``autosave_interval``) is lost."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
         self._process = None
 
     def restart(self) -> None:
@@ -235,8 +263,10 @@ class SecureMosquitto(Mosquitto):
         data_dir: Path | None = None,
         extra: str = "",
         workdir: Path | None = None,
+        *,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(port, data_dir, extra, workdir)
+        super().__init__(port, data_dir, extra, workdir, settings=settings)
         self.tls_port = tls_port or free_port()
         while self.tls_port == self.port:
             self.tls_port = free_port()
@@ -292,6 +322,7 @@ class SecureMosquitto(Mosquitto):
             certs=self.certs,
             data_dir=self.data_dir,
             extra=extra,
+            settings=self.settings,
         )
 
     def __exit__(

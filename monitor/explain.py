@@ -74,9 +74,19 @@ def duration(span: timedelta) -> str:
 
 
 def render(explanation: Explanation, *, since: datetime, now: datetime) -> str:
-    """The full message of an alarm whose condition has held from ``since`` to ``now``."""
+    """The full message of an alarm whose condition has held from ``since`` to ``now``.
+
+    An alarm raised the moment its condition appeared (a gap in the data, a bad value)
+    says when, not that it lasted "0 min".
+
+    >>> t = datetime(2026, 1, 5, 8, 0)
+    >>> render(Explanation("3 reading(s) never arrived"), since=t, now=t)
+    '3 reading(s) never arrived (at 2026-01-05 08:00 UTC).'
+    """
     stamp = since.strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"{explanation.what} for {duration(now - since)} (since {stamp})"]
+    held = now - since
+    parts = [f"{explanation.what} for {duration(held)} (since {stamp})" if held >= timedelta(minutes=1)
+             else f"{explanation.what} (at {stamp})"]
     if explanation.corroborating:
         parts[0] += "; " + ", ".join(explanation.corroborating)
     text = parts[0] + "."

@@ -60,7 +60,7 @@ def dashboard_process(broker: BrokerAddress, workdir: Path, *options: str) -> It
     assert process.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_lines, args=(process.stdout, lines), daemon=True).start()
-    seen = []
+    seen: list[str] = []
     try:
         while True:
             try:
