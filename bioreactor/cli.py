@@ -89,9 +89,11 @@ register_dashboards(app)
 @app.command()
 def demo(
     *,
-    broker: Annotated[str, typer.Option(help="MQTT broker; started from mosquitto.conf if none answers.")] = (
-        DemoPlan.broker
-    ),
+    broker: Annotated[
+        str | None,
+        typer.Option(help="An MQTT broker of yours (login from BIOREACTOR_MQTT_*); by default the demo starts "
+                     "a secured one of its own on free ports."),
+    ] = DemoPlan.broker,
     reactors: Annotated[int, typer.Option(min=1, max=50, help="Reactors in the fleet.")] = DemoPlan.reactors,
     days: Annotated[float, typer.Option(min=0.01, help="Culture days.")] = DemoPlan.days,
     speed: Annotated[float, typer.Option(min=0.001, help="Culture time per wall time.")] = 3600.0,

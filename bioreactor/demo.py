@@ -60,7 +60,7 @@ CONDUCTOR_ROLE = "monitor"
 
 @dataclass(frozen=True)
 class DemoPlan:
-    broker: str = "mqtt://127.0.0.1:1883"
+    broker: str | None = None  # a broker of the user's; None: a secured one of the demo's own
     reactors: int = 4
     days: float = 14.0
     speed: float | None = 3600.0  # culture seconds per wall second; None: as fast as possible
@@ -106,13 +106,16 @@ class DemoBroker:
 
 
 @contextmanager
-def broker_for(address: BrokerAddress, workdir: Path) -> Iterator[DemoBroker]:
-    """The broker at ``address``; a secured Mosquitto of the demo's own there if none answers.
+def broker_for(address: BrokerAddress | None, workdir: Path) -> Iterator[DemoBroker]:
+    """The broker at ``address``; a secured Mosquitto of the demo's own there if none answers,
+    or on free ports when no address is given (so the demo never depends on, nor writes to,
+    whatever broker this machine happens to run).
 
     Parameters
     ----------
     address
-        Where the user wants the broker (``--broker``), with the login from the environment.
+        Where the user wants the broker (``--broker``), with the login from the environment;
+        ``None``: the demo's own.
     workdir
         The demo's directory. Its own Mosquitto persists to ``mosquitto/`` and keeps its
         configuration, log, passwords (``broker/secrets/``) and certificates
@@ -128,21 +131,22 @@ def broker_for(address: BrokerAddress, workdir: Path) -> Iterator[DemoBroker]:
     ConnectionError
         When nothing answers at ``address`` and it is not on this machine.
     """
-    if broker_answers(address):
+    if address is not None and broker_answers(address):
         yield DemoBroker(str(address))
         return
-    if address.host not in LOCAL_HOSTS:
+    if address is not None and address.host not in LOCAL_HOSTS:
         raise ConnectionError(f"no MQTT broker answers at {address}")
     data_dir = workdir / "mosquitto"
     data_dir.mkdir(parents=True, exist_ok=True)
     broker_dir = workdir / "broker"
     # New passwords and keys for every run, also after a run killed before it could delete its own.
     shutil.rmtree(broker_dir, ignore_errors=True)
-    port, tls_port = (None, address.port) if address.tls else (address.port, None)
+    port, tls_port = (None, None) if address is None else (None, address.port) if address.tls else (address.port, None)
     with SecureMosquitto(port, tls_port, data_dir=data_dir.resolve(), workdir=broker_dir.resolve()) as mosquitto:
         url = f"mqtts://127.0.0.1:{mosquitto.tls_port}"
+        why = "" if address is None else f"no broker answered at {address}: "
         print(
-            f"no broker answered at {address}: started a secured Mosquitto from deploy/mosquitto-secure.conf "
+            f"{why}started a secured Mosquitto from deploy/mosquitto-secure.conf "
             f"(passwords and ACL, no anonymous clients) at {url} (TLS) and mqtt://127.0.0.1:{mosquitto.port}",
             flush=True,
         )
@@ -189,7 +193,8 @@ def run_demo(plan: DemoPlan) -> int:
     """Run the whole chain; returns the fleet's exit code."""
     plan.workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        broker = stack.enter_context(broker_for(BrokerAddress.parse(plan.broker), plan.workdir))
+        wanted = BrokerAddress.parse(plan.broker) if plan.broker else None
+        broker = stack.enter_context(broker_for(wanted, plan.workdir))
         address = broker.address(CONDUCTOR_ROLE)
         historian = plan.workdir / "historian.sqlite"
         model = str(ensure_model(plan.model))

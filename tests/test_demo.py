@@ -197,6 +197,20 @@ def test_a_broker_of_the_users_is_used_with_the_callers_login(
             fresh_start(broker.address("monitor"), tmp_path / "historian.sqlite")
 
 
+def test_without_a_broker_option_the_demo_runs_its_own_secured_one(tmp_path: Path) -> None:
+    """Whatever broker this machine runs, the demo neither depends on it nor writes to it."""
+    with broker_for(None, tmp_path) as broker:
+        assert broker.secured is not None
+        address = broker.address("monitor")
+        assert address.tls and address.port == broker.secured.tls_port
+        assert broker_answers(address)
+        fresh_start(address, tmp_path / "historian.sqlite")  # the monitor's login works on it
+        with pytest.raises(ConnectionError, match="refused an anonymous connection"):
+            connect(make_client(f"anonymous-{uuid.uuid4().hex[:8]}", persistent=False),
+                    BrokerAddress("127.0.0.1", broker.secured.port))
+    assert not broker_answers(address)
+
+
 def test_a_new_demo_run_starts_afresh(private_broker, tmp_path: Path) -> None:
     address = private_broker.address
     workdir = tmp_path / "demo"
