@@ -97,7 +97,9 @@ def demo(
     reactors: Annotated[int, typer.Option(min=1, max=50, help="Reactors in the fleet.")] = DemoPlan.reactors,
     days: Annotated[float, typer.Option(min=0.01, help="Culture days.")] = DemoPlan.days,
     speed: Annotated[float, typer.Option(min=0.001, help="Culture time per wall time.")] = 3600.0,
-    dashboard_port: Annotated[int, typer.Option(help="Dashboard HTTP port.")] = DemoPlan.dashboard_port,
+    dashboard_port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard HTTP port.")] = (
+        DemoPlan.dashboard_port
+    ),
     workdir: Annotated[Path, typer.Option(help="Logs, historian and broker data.")] = DemoPlan.workdir,
     model: Annotated[Path, typer.Option(help="Feed model; trained quickly when missing.")] = DemoPlan.model,
     exit_after_harvest: Annotated[bool, typer.Option(help="Stop everything when the fleet is done.")] = False,

@@ -10,6 +10,7 @@ import typer
 
 from bioreactor.mqtt import DEFAULT_BROKER
 from models.outputs import DEFAULT_MODEL_PATH
+from monitor.cli import ConfigOption, ProfileOption
 
 
 def register(app: typer.Typer) -> None:
@@ -22,9 +23,12 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port (0: any free port).")] = 5006,
         address: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every one).")] = "127.0.0.1",
         historian: Annotated[
-            Path | None,
-            typer.Option(exists=True, dir_okay=False, help="Monitor historian: start the plots with past data."),
+            str | None,
+            typer.Option(help="The monitor's historian (SQLite file or postgresql:// URL): whole batches on the "
+                              "plots, batches to compare."),
         ] = None,
+        profile: ProfileOption = None,
+        config: ConfigOption = None,
         model: Annotated[
             Path, typer.Option(dir_okay=False, help="Feed-rate model for the analysis page, used if it exists.")
         ] = DEFAULT_MODEL_PATH,
@@ -33,10 +37,15 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Extra host:port browsers may use to reach the server (repeatable)."),
         ] = None,
     ) -> None:
-        """Serve the live fleet page (/live) and the CSV analysis page (/analyze)."""
+        """Serve the live fleet page (/live), the CSV analysis page (/analyze) and batch comparison (/compare).
+
+        The plots draw the limits and golden-batch envelope of the monitor's --profile and --config.
+        """
         # Imported here: Panel and Bokeh take a while to load, which other commands skip.
         from dashboards.server import DashboardSettings, serve  # noqa: PLC0415
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        settings = DashboardSettings(broker, port, address, historian, model, allow_origins=tuple(allow_origin or ()))
+        settings = DashboardSettings(
+            broker, port, address, historian, model, profile, config, allow_origins=tuple(allow_origin or ())
+        )
         serve(settings, announce=typer.echo)

@@ -1,4 +1,9 @@
-"""Alert subscribers: follow alarm events on a terminal, forward them to a webhook.
+"""Alert subscribers: follow incidents (or single alarm events) on a terminal, forward them to a webhook.
+
+By default a subscriber follows *incidents*: the monitor groups an alarm with the
+others of its root cause (ISA-18.2 consequential alarms), so one temperature-loop
+failure is one line per change of the problem, not seven alarm lines. Automation
+that acts on each alarm follows alarm events instead.
 
 >>> from datetime import datetime, UTC
 >>> from bioreactor.contract import AlarmEvent, AlarmState, Severity
@@ -10,6 +15,8 @@
 2026-01-03 14:05:00Z  R01  CRITICAL  raised        Glucose 0.3 g/L is below 0.5 g/L.
 >>> AlertFilter(min_severity=Severity.CRITICAL, reactors=frozenset({"R02"})).accepts(event)
 False
+>>> AlertFilter(reactors=frozenset({"R02"})).topics(), AlertFilter(follow=Follow.ALARMS).topics()
+(['bioreactor/R02/incident'], ['bioreactor/+/alarm'])
 """
 
 from __future__ import annotations
@@ -22,11 +29,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from bioreactor.contract import AlarmEvent, AlarmState, ContractError, Severity, decode, encode
+from bioreactor.contract import AlarmEvent, ContractError, Incident, Severity, decode, encode
 from bioreactor.contract import topics as t
 from bioreactor.mqtt import BrokerAddress, connect, disconnect, make_client
 from bioreactor.recent import RecentKeys
@@ -42,9 +50,20 @@ _RANK = {Severity.WARNING: 0, Severity.CRITICAL: 1}
 _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
+#: What a subscriber is told about: an alarm event or an incident.
+Notice = AlarmEvent | Incident
+
+
+class Follow(StrEnum):
+    """What a subscriber follows."""
+
+    INCIDENTS = "incidents"
+    ALARMS = "alarms"
+
+
 @dataclass(frozen=True, slots=True)
 class AlertFilter:
-    """Which alarm events to pass on.
+    """Which incidents or alarm events to pass on.
 
     Parameters
     ----------
@@ -52,18 +71,28 @@ class AlertFilter:
         Pass this severity and above (``warning`` passes everything); ``None`` = all.
     reactors
         Only these reactors; empty = the whole fleet.
+    follow
+        Incidents (the default) or every alarm event.
     """
 
     min_severity: Severity | None = None
     reactors: frozenset[str] = frozenset()
+    follow: Follow = Follow.INCIDENTS
+
+    @property
+    def kind(self) -> type[AlarmEvent] | type[Incident]:
+        """The payload type of the followed topics."""
+        return Incident if self.follow is Follow.INCIDENTS else AlarmEvent
 
     def topics(self) -> list[str]:
-        """The alarm topics to subscribe to: per reactor, so the broker does the filtering."""
+        """The topics to subscribe to: per reactor, so the broker does the filtering."""
+        incidents = self.follow is Follow.INCIDENTS
         if not self.reactors:
-            return [t.ALARMS_WILDCARD]
-        return [t.alarm_topic(r) for r in sorted(self.reactors)]
+            return [t.INCIDENTS_WILDCARD if incidents else t.ALARMS_WILDCARD]
+        per_reactor = t.incident_topic if incidents else t.alarm_topic
+        return [per_reactor(r) for r in sorted(self.reactors)]
 
-    def accepts(self, event: AlarmEvent) -> bool:
+    def accepts(self, event: Notice) -> bool:
         if self.reactors and event.reactor_id not in self.reactors:
             return False
         return self.min_severity is None or _RANK[event.severity] >= _RANK[self.min_severity]
@@ -75,8 +104,35 @@ def format_alarm(event: AlarmEvent) -> str:
     return f"{when}  {event.reactor_id}  {event.severity.value.upper():<8}  {event.state.value:<12}  {event.message}"
 
 
+def format_notice(notice: Notice) -> str:
+    """One readable line of an alarm event, or of an incident with how many alarms it groups.
+
+    >>> from datetime import datetime, UTC
+    >>> from bioreactor.contract import IncidentState
+    >>> at = datetime(2026, 1, 3, 14, 5, tzinfo=UTC)
+    >>> incident = Incident(incident_id="R01:B1:1", reactor_id="R01", batch_id="B1", state=IncidentState.UPDATED,
+    ...     timestamp=at, opened_at=at, diagnosis="temperature_control", severity=Severity.CRITICAL,
+    ...     message="Temperature 39.8 °C.")
+    >>> print(format_notice(incident))
+    2026-01-03 14:05:00Z  R01  CRITICAL  updated       temperature_control: Temperature 39.8 °C.
+    """
+    if isinstance(notice, AlarmEvent):
+        return format_alarm(notice)
+    when = notice.timestamp.strftime("%Y-%m-%d %H:%M:%SZ")
+    related = len(notice.alarms) - 1
+    grouped = f" (+{related} related alarm{'s' if related > 1 else ''})" if related > 0 else ""
+    return (
+        f"{when}  {notice.reactor_id}  {notice.severity.value.upper():<8}  {notice.state.value:<12}  "
+        f"{notice.diagnosis}: {notice.message}{grouped}"
+    )
+
+
+def _identity(notice: Notice) -> str:
+    return notice.alarm_id if isinstance(notice, AlarmEvent) else notice.incident_id
+
+
 class WebhookSender:
-    """POSTs alarm events as JSON, retrying with exponential backoff.
+    """POSTs incidents or alarm events as JSON, retrying with exponential backoff.
 
     Parameters
     ----------
@@ -112,10 +168,10 @@ class WebhookSender:
         self._sleep = sleep
         self.failures = 0
 
-    def __call__(self, event: AlarmEvent) -> None:
+    def __call__(self, event: Notice) -> None:
         self.send(event)
 
-    def send(self, event: AlarmEvent) -> bool:
+    def send(self, event: Notice) -> bool:
         """Deliver ``event``; ``False`` (and a logged error) when every attempt failed."""
         body = encode(event)
         delay = self.backoff_s
@@ -136,7 +192,7 @@ class WebhookSender:
             self._sleep(delay)
             delay = min(delay * 2, self.max_backoff_s)
         self.failures += 1
-        log.error("webhook gave up on alarm %s after %d attempts: %s", event.alarm_id, attempt, problem)
+        log.error("webhook gave up on %s after %d attempts: %s", _identity(event), attempt, problem)
         return False
 
     def _post(self, body: bytes) -> tuple[str, bool] | None:
@@ -155,7 +211,7 @@ class WebhookSender:
 
 
 class AlertTail:
-    """Subscribes to alarm events and hands the accepted ones to ``sinks``, in order.
+    """Subscribes to incidents or alarm events and hands the accepted ones to ``sinks``, in order.
 
     Sinks run on a worker thread, never on paho's; a message is acknowledged to
     the broker after every sink has seen it. With a ``client_id`` the session is
@@ -167,7 +223,7 @@ class AlertTail:
     def __init__(
         self,
         address: BrokerAddress,
-        sinks: Sequence[Callable[[AlarmEvent], None]],
+        sinks: Sequence[Callable[[Notice], None]],
         alert_filter: AlertFilter = AlertFilter(),
         client_id: str | None = None,
     ) -> None:
@@ -183,11 +239,11 @@ class AlertTail:
         self._client.on_subscribe = lambda *args: self._subscribed.set()
         self._inbox: Inbox[mqtt.MQTTMessage] = Inbox(1000)
         self._worker = threading.Thread(target=self._work, name="alerts-worker", daemon=True)
-        self._seen: RecentKeys[tuple[str, AlarmState]] = RecentKeys()
+        self._seen: RecentKeys[tuple[Any, ...]] = RecentKeys()
         self.delivered = 0
         #: Events received again (QoS 1 redelivery) and not handed to the sinks twice.
         self.repeats = 0
-        #: Payloads on alarm topics that are not alarm events (counted, logged at a bounded rate).
+        #: Payloads on the followed topics that break the contract (counted, logged at a bounded rate).
         self.malformed = 0
         self.errors = 0
         self._log = RateLimitedLog(log)
@@ -230,10 +286,11 @@ class AlertTail:
         if not message.payload:  # MQTT's way of clearing a retained message: nothing happened
             return
         try:
-            event = decode(AlarmEvent, bytes(message.payload))
+            event: Notice = decode(self.filter.kind, bytes(message.payload))
         except ContractError as err:
             self.malformed += 1
-            self._log.warning("malformed", "ignoring a malformed alarm event on %.200s: %.300s", message.topic, err)
+            self._log.warning("malformed", "ignoring a malformed %s on %.200s: %.300s", self.filter.kind.__name__,
+                              message.topic, err)
             return
         if not self.filter.accepts(event):
             return
@@ -244,7 +301,7 @@ class AlertTail:
             try:
                 sink(event)
             except Exception:
-                log.exception("an alert sink failed on alarm %s", event.alarm_id)
+                log.exception("an alert sink failed on %s", _identity(event))
         self.delivered += 1
 
 
@@ -255,9 +312,9 @@ def run_alerts(
     webhook: str | None = None,
     client_id: str | None = None,
 ) -> None:
-    """``bioreactor alerts``: print matching alarm events (and POST them) until SIGTERM/SIGINT."""
+    """``bioreactor alerts``: print matching incidents or alarm events (and POST them) until SIGTERM/SIGINT."""
     # Flushed per line so that a pipe (| grep, | tee) sees each alarm at once.
-    sinks: list[Callable[[AlarmEvent], None]] = [lambda event: print(format_alarm(event), flush=True)]
+    sinks: list[Callable[[Notice], None]] = [lambda event: print(format_notice(event), flush=True)]
     if webhook is not None:
         sinks.append(WebhookSender(webhook))
     address = BrokerAddress.parse(broker)
@@ -266,6 +323,7 @@ def run_alerts(
     def start() -> None:
         tail.start()
         topics = ", ".join(alert_filter.topics())
-        print(f"following alarms on {address} ({topics}); Ctrl-C to stop", file=sys.stderr, flush=True)
+        print(f"following {alert_filter.follow.value} on {address} ({topics}); Ctrl-C to stop", file=sys.stderr,
+              flush=True)
 
     run_until_signalled(start, tail.stop, tail.alive)

@@ -10,7 +10,7 @@ import typer
 
 from bioreactor.contract import Severity
 from bioreactor.mqtt import DEFAULT_BROKER
-from monitor.alerts import AlertFilter, run_alerts
+from monitor.alerts import AlertFilter, Follow, run_alerts
 from monitor.historian import DEFAULT_PATH as DEFAULT_HISTORIAN
 from monitor.historian import ExportFormat, SqliteHistorian, Table, export
 
@@ -72,6 +72,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def alerts(
+        *,
         broker: Annotated[str, typer.Option(help="MQTT broker mqtt://host:port.")] = DEFAULT_BROKER,
         severity: Annotated[Severity | None, typer.Option(help="Show this severity and above (default: all).")] = None,
         reactor: Annotated[list[str] | None, typer.Option(help="Only this reactor (repeatable; default: all).")] = None,
@@ -79,10 +80,14 @@ def register(app: typer.Typer) -> None:
         client_id: Annotated[
             str | None, typer.Option(help="Persistent session: receive what was missed while down.")
         ] = None,
+        follow: Annotated[
+            Follow, typer.Option(help="Incidents (an alarm and its consequences, one line per change) or every "
+                                      "alarm event.")
+        ] = Follow.INCIDENTS,
     ) -> None:
-        """Follow alarm events as readable lines: time, reactor, severity, state, message."""
+        """Follow incidents (or alarm events) as readable lines: time, reactor, severity, state, message."""
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        alert_filter = AlertFilter(severity, frozenset(reactor or ()))
+        alert_filter = AlertFilter(severity, frozenset(reactor or ()), follow)
         run_alerts(broker, alert_filter, webhook=webhook, client_id=client_id)
 
     @app.command("export")

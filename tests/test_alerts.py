@@ -7,13 +7,27 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 
 import pytest
 
-from bioreactor.contract import AlarmEvent, AlarmState, Severity, decode, encode, replace, topics
-from monitor.alerts import AlertFilter, AlertTail, WebhookSender, format_alarm
+from bioreactor.contract import (
+    AlarmEvent,
+    AlarmState,
+    Incident,
+    IncidentAlarm,
+    IncidentState,
+    Severity,
+    decode,
+    encode,
+    replace,
+    topics,
+)
+from monitor.alerts import AlertFilter, AlertTail, Follow, Notice, WebhookSender, format_alarm
 from tests.monitor_helpers import START, Publisher, wait_until
 
 
@@ -84,8 +98,9 @@ def test_filter_by_severity_and_reactor():
     only_r2 = AlertFilter(reactors=frozenset({"R02"}))
     assert not only_r2.accepts(critical)
     assert only_r2.accepts(event("R02"))
-    assert only_r2.topics() == ["bioreactor/R02/alarm"]
-    assert AlertFilter().topics() == ["bioreactor/+/alarm"]
+    assert only_r2.topics() == ["bioreactor/R02/incident"]  # incidents unless told otherwise
+    assert AlertFilter().topics() == ["bioreactor/+/incident"]
+    assert AlertFilter(reactors=frozenset({"R02"}), follow=Follow.ALARMS).topics() == ["bioreactor/R02/alarm"]
 
 
 def test_format_names_time_reactor_severity_state_and_message():
@@ -145,11 +160,11 @@ def fresh_ids(count: int) -> list[str]:
 def test_tail_passes_filtered_events_to_sinks_and_webhook(broker, receiver_factory):
     r1, r2, r3 = fresh_ids(3)
     receiver = receiver_factory([503])
-    seen: list[AlarmEvent] = []
+    seen: list[Notice] = []
     tail = AlertTail(
         broker,
         [seen.append, WebhookSender(receiver.url, backoff_s=0.05)],
-        AlertFilter(min_severity=Severity.CRITICAL, reactors=frozenset({r1, r2})),
+        AlertFilter(min_severity=Severity.CRITICAL, reactors=frozenset({r1, r2}), follow=Follow.ALARMS),
     )
     tail.start()
     try:
@@ -167,30 +182,55 @@ def test_tail_passes_filtered_events_to_sinks_and_webhook(broker, receiver_facto
     assert receiver.attempts == 3
 
 
-@pytest.mark.broker
-def test_alerts_command_prints_matching_alarms(broker):
-    r1, r2 = fresh_ids(2)
-    command = [
-        str(Path(sys.executable).parent / "bioreactor"),
-        "alerts",
-        "--broker",
-        str(broker),
-        "--severity",
-        "critical",
-        "--reactor",
-        r2,
-    ]
+@contextmanager
+def alerts_command(broker, *options: str) -> Iterator[IO[str]]:
+    """The output of a `bioreactor alerts` process, once it follows its topics; stopped (and its
+    exit checked) after."""
+    command = [str(Path(sys.executable).parent / "bioreactor"), "alerts", "--broker", str(broker), *options]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         assert process.stdout is not None and process.stderr is not None
         assert "following" in process.stderr.readline()
-        with Publisher(broker) as pub:
-            for e in [event(r1), event(r2, Severity.WARNING), event(r2, check="ph")]:
-                pub.send(topics.alarm_topic(e.reactor_id), encode(e))
-        line = process.stdout.readline()
+        yield process.stdout
     finally:
         process.terminate()
         process.wait(10)
-    assert line.strip() == format_alarm(event(r2, check="ph"))
     assert process.returncode == 0
+
+
+@pytest.mark.broker
+def test_alerts_command_follows_alarm_events_when_asked(broker):
+    r1, r2 = fresh_ids(2)
+    with alerts_command(broker, "--severity", "critical", "--reactor", r2, "--follow", "alarms") as output:
+        with Publisher(broker) as pub:
+            for e in [event(r1), event(r2, Severity.WARNING), event(r2, check="ph")]:
+                pub.send(topics.alarm_topic(e.reactor_id), encode(e))
+        line = output.readline()
+    assert line.strip() == format_alarm(event(r2, check="ph"))
+
+
+def incident(reactor_id: str, alarms: int, state: IncidentState = IncidentState.OPENED) -> Incident:
+    members = tuple(
+        IncidentAlarm(alarm_id=f"{reactor_id}:B1:{c}", check=c, severity=Severity.CRITICAL, state=AlarmState.RAISED,
+                      first_seen=START)
+        for c in ("temperature_control", "limit_high_high", "cusum")[:alarms]
+    )
+    return Incident(incident_id=f"{reactor_id}:B1:1", reactor_id=reactor_id, batch_id="B1", state=state,
+                    timestamp=START, opened_at=START, diagnosis="temperature_control", severity=Severity.CRITICAL,
+                    message=f"temperature 39.8 °C on {reactor_id}, 2.8 above its set point.", alarms=members)
+
+
+@pytest.mark.broker
+def test_alerts_command_follows_incidents_by_default(broker):
+    (reactor,) = fresh_ids(1)
+    with alerts_command(broker, "--reactor", reactor) as output:
+        with Publisher(broker) as pub:
+            # The single alarms of the incident are on their own topic, which this tail does not follow.
+            pub.send(topics.alarm_topic(reactor), encode(event(reactor)))
+            pub.send(topics.incident_topic(reactor), encode(incident(reactor, 1)))
+            pub.send(topics.incident_topic(reactor), encode(incident(reactor, 3, IncidentState.UPDATED)))
+        lines = [output.readline().strip() for _ in range(2)]
+    assert lines[0].endswith(f"CRITICAL  opened        temperature_control: temperature 39.8 °C on {reactor}, "
+                             "2.8 above its set point.")
+    assert lines[1].endswith("2.8 above its set point. (+2 related alarms)") and "  updated  " in lines[1]

@@ -29,9 +29,9 @@ from typer.testing import CliRunner
 
 from bioreactor.broker import free_port
 from bioreactor.cli import app
-from bioreactor.contract import AlarmEvent, Status, StatusState, decode, encode, topics
+from bioreactor.contract import Status, StatusState, decode, encode, topics
 from bioreactor.mqtt import BrokerAddress
-from monitor.alerts import AlertFilter, AlertTail
+from monitor.alerts import AlertFilter, AlertTail, Follow, Notice
 from monitor.engine import MonitorEngine
 from monitor.historian import SqliteHistorian, Table
 from monitor.service import MonitorService, ServiceSettings
@@ -244,8 +244,8 @@ def test_the_monitor_ignores_empty_payloads(broker: BrokerAddress, monitor: Moni
 @pytest.mark.broker
 def test_alerts_ignore_empty_payloads(broker: BrokerAddress) -> None:
     reactor = f"E{uuid.uuid4().hex[:8]}"
-    seen: list[AlarmEvent] = []
-    tail = AlertTail(broker, [seen.append], AlertFilter(reactors=frozenset({reactor})))
+    seen: list[Notice] = []
+    tail = AlertTail(broker, [seen.append], AlertFilter(reactors=frozenset({reactor}), follow=Follow.ALARMS))
     tail.start()
     try:
         first, second = alarm(reactor), alarm(reactor, check="ph_high")

@@ -164,7 +164,8 @@ def test_each_role_does_its_job(demo: RunningDemo) -> None:
     assert _count(historian, "recommendations") > 0  # the model trained on first run advised on the feed
     assert (demo.workdir / "feed_model.joblib").exists()
     # The alerts process prints what only the monitor may publish: the alarms of R02's aeration loss.
-    wait_until(lambda: re.search(r"Z  R02  CRITICAL  raised ", demo.output()), 120, "a critical alarm on R02")
+    incident = r"Z  R02  CRITICAL  (opened|updated) +"
+    wait_until(lambda: re.search(incident, demo.output()), 120, "a critical incident on R02")
     # The dashboard loads the monitor's historian, then logs in and subscribes, and only then serves.
     wait_until(lambda: _http_status(f"http://127.0.0.1:{demo.dashboard_port}/live") == 200, 120, "the live page")
     dashboard_log = (demo.workdir / "dashboard.log").read_text()

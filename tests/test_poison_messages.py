@@ -27,7 +27,7 @@ from bioreactor.contract import (
     encode,
     topics,
 )
-from monitor.alerts import AlertFilter, AlertTail
+from monitor.alerts import AlertFilter, AlertTail, Follow, Notice
 from monitor.engine import MonitorEngine, Outcome
 from monitor.historian import SqliteHistorian, Table
 from monitor.service import MonitorService, ServiceSettings
@@ -189,8 +189,8 @@ def test_an_unexpected_error_costs_one_message_and_alarms_the_operator(broker, t
 
 
 def test_alerts_survive_nested_and_foreign_payloads(broker):
-    received: list[AlarmEvent] = []
-    tail = AlertTail(broker, [received.append], AlertFilter(reactors=frozenset({"R77"})))
+    received: list[Notice] = []
+    tail = AlertTail(broker, [received.append], AlertFilter(reactors=frozenset({"R77"}), follow=Follow.ALARMS))
     tail.start()
     try:
         good = AlarmEvent(
