@@ -29,7 +29,8 @@ from bioreactor.contract import AlarmEvent, AlarmState
 from dashboards.guide import HOURS_PER_DAY, ProcessGuide
 from dashboards.history import stored_payloads
 from dashboards.plots import PANELS, Columns
-from dashboards.upload import UploadError, UploadResult, analyze_upload, epoch_seconds
+from dashboards.timeline import place_events
+from dashboards.upload import UploadError, UploadResult, analyze_upload
 from dashboards.widgets import html_pane
 from monitor.historian import Table, open_historian
 
@@ -77,15 +78,8 @@ def alarm_points(batch: ComparedBatch, variable: str) -> Columns:
 
 
 def place_alarms(frame: pd.DataFrame, events: Sequence[AlarmEvent]) -> tuple[tuple[float, AlarmEvent], ...]:
-    """Raised alarms of one batch placed on its culture-time axis (interpolated between readings)."""
-    raised = [e for e in events if e.state is AlarmState.RAISED]
-    if frame.empty or not raised:
-        return ()
-    stamps = epoch_seconds(frame["timestamp"])
-    order = np.argsort(stamps)
-    at = epoch_seconds(pd.DatetimeIndex([e.timestamp for e in raised]))
-    hours = np.interp(at, stamps[order], frame["culture_h"].to_numpy(dtype=float)[order])
-    return tuple(zip(hours.tolist(), raised, strict=True))
+    """Raised alarms of one batch placed on its culture-time axis."""
+    return tuple(place_events(frame, [e for e in events if e.state is AlarmState.RAISED]))
 
 
 def historian_batches(location: str | Path) -> dict[str, Callable[[], ComparedBatch]]:

@@ -16,19 +16,21 @@ import asyncio
 import io
 import logging
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import panel as pn
 
 from bioreactor.columns import ColumnMap
+from bioreactor.contract import AlarmEvent
 from bioreactor.csvio import CsvReadings, MissingColumnsError, RowError, default_reactor_id, read_frame
 from dashboards.plots import BatchPlots, Columns, frame_columns, marker_columns, recommendation_columns
+from dashboards.timeline import place_events
 from dashboards.widgets import alarm_table, alarm_tabulator
 from models.artifact import IncompatibleModelError, load_model
 from models.predict import HIGH, LOW, RECOMMENDED, recommend_frame
@@ -85,6 +87,10 @@ class UploadResult:
             columns=["line", "field", "column", "reason", "row"],
         )
 
+    def events_table(self) -> pd.DataFrame:
+        """The alarm events as the page's table, one row per event."""
+        return events_table(self.analysis.events)
+
     def events_csv(self) -> str:
         """The events as ``bioreactor analyze --out`` writes them."""
         return str(events_frame(self.analysis.events).to_csv(index=False))
@@ -100,13 +106,7 @@ class UploadResult:
         rows = self.batch_frame(key)
         reactor, batch = key.split(_KEY_SEPARATOR, 1)
         events = [e for e in self.analysis.events if e.reactor_id == reactor and e.batch_id == batch]
-        if rows.empty or not events:
-            return marker_columns([])
-        stamps = rows["timestamp"].astype("int64").to_numpy(dtype=float)
-        order = np.argsort(stamps)
-        at = np.array([pd.Timestamp(e.timestamp).value for e in events], dtype=float)
-        hours = np.interp(at, stamps[order], rows["culture_h"].to_numpy()[order])
-        return marker_columns(zip(hours.tolist(), events, strict=True))
+        return marker_columns(place_events(rows, events))
 
     def batch_recommendations(self, key: str) -> Columns:
         rows = self.batch_frame(key)
@@ -118,6 +118,20 @@ class UploadResult:
             "low": rows[LOW].tolist(),
             "high": rows[HIGH].tolist(),
         }
+
+
+def events_table(events: Iterable[AlarmEvent]) -> pd.DataFrame:
+    """:func:`dashboards.widgets.alarm_table` with every column text, also when there are no events.
+
+    An empty alarm table's severity column is numeric and a filled one's text. Panel configures a
+    Tabulator by its columns' types (numbers sort as numbers) and rebuilds it in the browser when
+    they change; with fixed types the page refills the table of one file with another's events
+    instead of rebuilding it, also when one of them has none.
+
+    >>> events_table([]).dtypes.map(str).unique().tolist()
+    ['str']
+    """
+    return alarm_table(events).astype("str")
 
 
 def parse_mappings(text: str) -> list[str]:
@@ -170,7 +184,14 @@ def _predict(frame: pd.DataFrame, model_path: Path | None) -> tuple[pd.DataFrame
         return None, f"No feed-rate recommendations: {err}"
 
 
-_TABLE: dict[str, Any] = {"show_index": False, "disabled": True, "sizing_mode": "stretch_width"}
+#: Long words (a rejected CSV row has no spaces) break anywhere rather than run out of their cell.
+_WRAP = ".tabulator-cell { overflow-wrap: anywhere; }"
+_TABLE: dict[str, Any] = {
+    "show_index": False, "disabled": True, "sizing_mode": "stretch_width", "layout": "fit_columns",
+    "stylesheets": [_WRAP],
+}
+# A ``pre`` block keeps every line on one line; an error's rows and reasons wrap to the page instead.
+_MESSAGE_STYLE = "pre { white-space: pre-wrap; overflow-wrap: anywhere; }"
 
 
 class UploadPage:
@@ -194,11 +215,21 @@ class UploadPage:
             sizing_mode="stretch_width",
         )
         self.run = pn.widgets.Button(label="Analyze", color="primary", width=140)
-        self.message = pn.pane.Alert(visible=False, sizing_mode="stretch_width")
-        self.summary = pn.widgets.Tabulator(pd.DataFrame(), **_TABLE)
-        self.events = alarm_tabulator([], pagination="local", page_size=10)
+        self.message = pn.pane.Alert(visible=False, sizing_mode="stretch_width", stylesheets=[_MESSAGE_STYLE])
+        self.summary = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            formatters={"alarms by check": {"type": "textarea"}, "refused because": {"type": "textarea"}},
+            widths={"reactor": 110, "batch": 160, "rows": 80, "refused": 90, "alarms": 80},
+            **_TABLE,
+        )
+        self.events = alarm_tabulator([], pagination="local", page_size=10, stylesheets=[_WRAP])
         self.rejected = pn.widgets.Tabulator(
-            pd.DataFrame(), pagination="local", page_size=10, layout="fit_data_table", **_TABLE
+            pd.DataFrame(),
+            pagination="local",
+            page_size=10,
+            formatters={"reason": {"type": "textarea"}, "row": {"type": "textarea"}},
+            widths={"line": 70, "field": 120, "column": 140},
+            **_TABLE,
         )
         self.no_rejected = pn.pane.Markdown("Every row of the file was usable.")
         self.batch = pn.widgets.Select(label="Batch", options=[], width=320)
@@ -206,22 +237,14 @@ class UploadPage:
             callback=self._events_file, filename="events.csv", label="Download events.csv",
             color="success", width=220, align="end",
         )
-        self.results = pn.Column(sizing_mode="stretch_width", visible=False)
+        self.plot_pane = pn.pane.Bokeh(self.plots.layout, sizing_mode="stretch_width")
+        self.batch_row = pn.Row(self.batch, self.download)
+        # Empty until there is an analysis to show.
+        self.results = pn.Column(sizing_mode="stretch_width")
         self.run.on_click(self._on_run)
         self.batch.param.watch(lambda _: self.show_batch(), "value")
 
     def layout(self) -> pn.viewable.Viewable:
-        self.results[:] = [
-            "## Batches",
-            self.summary,
-            pn.Row(self.batch, self.download),
-            pn.pane.Bokeh(self.plots.layout, sizing_mode="stretch_width"),
-            "## Alarm events",
-            self.events,
-            "## Rejected rows",
-            self.no_rejected,
-            self.rejected,
-        ]
         return pn.Column(
             '<h1 style="margin-bottom:0">Bioreactor run analysis</h1>',
             '<p style="color:#57606a">Upload a CSV of readings: the monitor\'s checks and the feed model run over it '
@@ -238,13 +261,15 @@ class UploadPage:
         """Fill the page with an analysis."""
         self.result = result
         self.summary.value = result.summary()
-        self.events.value = alarm_table(result.analysis.events)
+        self.events.value = result.events_table()
         table = result.rejected_table()
         self.rejected.value = table
-        self.rejected.visible = not table.empty
-        self.no_rejected.visible = table.empty
-        self.batch.options = result.batches()
-        self.show_batch()
+        keys = result.batches()
+        # Chosen explicitly: a Select not yet on the page gives new options no value of its own.
+        unchanged = self.batch.value == keys[0]
+        self.batch.param.update(options=keys, value=keys[0])
+        if unchanged:  # the value watcher draws the plots only when the value changes
+            self.show_batch()
         rejected = f", {len(table)} rejected row(s) listed below" if len(table) else ""
         self.message.param.update(
             object=f"**{result.name}**: {len(result.frame)} readings in {len(self.batch.options)} batch(es), "
@@ -252,12 +277,23 @@ class UploadPage:
             alert_type="success",
             visible=True,
         )
-        self.results.visible = True
+        # A table joins the page with its rows and is never hidden: Tabulator lays a hidden table out
+        # at zero size and draws no rows or header when it appears. Objects already on the page stay.
+        self.results[:] = [
+            "## Batches",
+            self.summary,
+            self.batch_row,
+            self.plot_pane,
+            "## Alarm events",
+            self.events,
+            "## Rejected rows",
+            self.no_rejected if table.empty else self.rejected,
+        ]
 
     def show_error(self, text: str) -> None:
         self.message.param.update(object=f"**Cannot analyse this file.**\n\n```\n{text}\n```",
                                   alert_type="danger", visible=True)
-        self.results.visible = False
+        self.results.clear()
 
     def show_batch(self) -> None:
         """Plot the chosen batch with its alarm markers and the model's recommendations."""

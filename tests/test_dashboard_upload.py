@@ -1,13 +1,16 @@
 """The analysis page's logic: an uploaded file gives the same events as `bioreactor analyze`, bad files a message."""
 
+import dataclasses
 import io
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from bokeh.models.widgets import Select
 
 from bioreactor.columns import ColumnMap
-from dashboards.upload import UploadError, UploadPage, analyze_upload, parse_mappings
+from bioreactor.contract import AlarmState
+from dashboards.upload import UploadError, UploadPage, UploadResult, analyze_upload, parse_mappings
 from models.predict import RECOMMENDED
 from monitor.analyze import analyze_csv, events_frame
 from tests.model_helpers import tiny_model_path
@@ -43,7 +46,61 @@ def test_batch_plots_and_markers(sample):
     assert len(markers["day"]) == len(raised)
     # Markers sit inside the batch's culture time.
     assert all(rows["culture_h"].min() / 24 <= d <= rows["culture_h"].max() / 24 for d in markers["day"])
-    assert page.results.visible and page.message.alert_type == "success"
+    assert page.events in page.results.objects and page.message.alert_type == "success"
+
+
+def event_days(result: UploadResult, key: str) -> list[float]:
+    """Culture days of the raised alarms of one batch: the culture hours of the readings they were raised at."""
+    rows = result.batch_frame(key)
+    days = []
+    for e in result.analysis.events:
+        if f"{e.reactor_id} / {e.batch_id}" == key and e.state is AlarmState.RAISED:
+            (hours,) = rows.loc[rows["timestamp"] == e.timestamp, "culture_h"]
+            days.append(hours / 24)
+    return days
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_markers_sit_at_the_culture_time_of_their_events(sample, unit):
+    frame = sample.frame.assign(timestamp=sample.frame["timestamp"].dt.as_unit(unit))
+    result = dataclasses.replace(sample, frame=frame)
+    keys = [k for k in result.batches() if event_days(result, k)]
+    assert len(keys) >= 2
+    for key in keys:
+        expected = event_days(result, key)
+        # Well inside the batch, not at its end (where an axis mix-up of time units puts every marker).
+        assert max(expected) < result.batch_frame(key)["culture_h"].max() / 24 - 1
+        assert result.batch_markers(key)["day"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_markers_of_a_file_without_timestamps_follow_its_culture_hours():
+    frame = pd.read_csv(SAMPLE).drop(columns=["timestamp"])
+    result = analyze_upload(frame.to_csv(index=False).encode(), "hours-only.csv")
+    assert result.frame["culture_h"].tolist() == frame["culture_h"].tolist()
+    keys = [k for k in result.batches() if event_days(result, k)]
+    assert keys
+    for key in keys:
+        assert result.batch_markers(key)["day"] == pytest.approx(event_days(result, key), abs=1e-6)
+
+
+def test_events_table_has_one_row_per_event(sample):
+    page = UploadPage()
+    page.show(sample)
+    table = page.events.value
+    events = sample.analysis.events
+    assert list(table.columns) == ["time", "reactor", "severity", "state", "check", "message"]
+    assert list(table["check"]) == [e.check for e in events]
+    assert list(table["reactor"]) == [e.reactor_id for e in events]
+    assert list(table["state"]) == [e.state.value for e in events]
+    assert list(table["message"]) == [e.message for e in events]
+    assert all(f">{e.severity.value}</span>" in cell for e, cell in zip(events, table["severity"], strict=True))
+
+
+def test_events_table_keeps_text_columns_without_events(sample):
+    # The same column types with and without events: the page refills its table rather than rebuilding it.
+    empty = dataclasses.replace(sample, analysis=dataclasses.replace(sample.analysis, events=[]))
+    assert empty.events_table().empty
+    assert empty.events_table().dtypes.equals(sample.events_table().dtypes)
 
 
 def test_rejected_rows_keep_line_numbers_and_reasons():
@@ -54,6 +111,10 @@ def test_rejected_rows_keep_line_numbers_and_reasons():
     assert list(table["line"]) == [4]
     assert "not a number" in table["reason"][0] and table["row"][0] == text[3]
     assert len(result.frame) == 999
+    page = UploadPage()
+    page.show(result)
+    assert page.rejected in page.results.objects and page.no_rejected not in page.results.objects
+    assert list(page.rejected.value["line"]) == [4]
 
 
 def test_mappings_convert_foreign_columns_and_units():
@@ -93,7 +154,23 @@ def test_page_shows_errors_instead_of_results():
     page = UploadPage()
     page.show_error("the CSV has no column for: ph [pH]")
     assert page.message.alert_type == "danger" and "ph [pH]" in page.message.object
-    assert not page.results.visible
+    assert not page.results.objects
+
+
+def test_results_leave_the_page_on_an_error_and_come_back_with_the_next_file(sample):
+    page = UploadPage()
+    root = page.layout().get_root()
+    assert not page.results.objects
+    page.show_error("the CSV has no column for: ph [pH]")
+    assert not page.results.objects
+    page.show(sample)
+    assert page.summary in page.results.objects and page.events in page.results.objects
+    assert page.no_rejected in page.results.objects and page.rejected not in page.results.objects
+    # The batch choice the browser receives names the first batch, whose readings are plotted.
+    (select,) = root.select({"type": Select})
+    assert isinstance(select, Select)
+    assert select.value == sample.batches()[0] and select.options == sample.batches()
+    assert len(page.plots.readings.data["day"]) == len(sample.batch_frame(sample.batches()[0]))
 
 
 def test_parse_mappings_matches_the_command_line_syntax():
