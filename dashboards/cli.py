@@ -32,6 +32,11 @@ def register(app: typer.Typer) -> None:
         model: Annotated[
             Path, typer.Option(dir_okay=False, help="Feed-rate model for the analysis page, used if it exists.")
         ] = DEFAULT_MODEL_PATH,
+        user_header: Annotated[
+            str | None,
+            typer.Option(help="HTTP header in which an authenticating reverse proxy passes the signed-in operator "
+                              "(e.g. X-Forwarded-User): acknowledgements carry that name, none can be typed."),
+        ] = None,
         allow_origin: Annotated[
             list[str] | None,
             typer.Option(help="Extra host:port browsers may use to reach the server (repeatable)."),
@@ -46,6 +51,7 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         settings = DashboardSettings(
-            broker, port, address, historian, model, profile, config, allow_origins=tuple(allow_origin or ())
+            broker, port, address, historian, model, profile, config, user_header,
+            allow_origins=tuple(allow_origin or ()),
         )
         serve(settings, announce=typer.echo)

@@ -8,7 +8,7 @@ periodic callback on the session's own event loop, never from the MQTT thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from html import escape
 from typing import Any
 
@@ -58,10 +58,20 @@ class LivePage:
         The broker's address, shown in the header.
     guide
         Limits and golden-batch envelope drawn on the plots.
+    operator
+        The operator a login in front of the dashboard authenticated (see
+        :func:`operator_from_headers`): acknowledgements carry that name and it cannot be
+        changed on the page; ``""`` when a login is required but did not name anyone, so
+        nothing can be acknowledged. ``None``: no login, the operator types a name.
     """
 
     def __init__(
-        self, state: FleetState, acknowledge: Acknowledge, broker: str = "", guide: ProcessGuide | None = None
+        self,
+        state: FleetState,
+        acknowledge: Acknowledge,
+        broker: str = "",
+        guide: ProcessGuide | None = None,
+        operator: str | None = None,
     ) -> None:
         self.state = state
         self._acknowledge = acknowledge
@@ -78,7 +88,10 @@ class LivePage:
         self.reactor = pn.widgets.Select(label="Reactor", options=[], width=220)
         self.reactor_header = html_pane(sizing_mode="stretch_width")
         self.recommendation = html_pane(recommendation_html(None), width=340)
+        self.operator = operator
         self.user = pn.widgets.TextInput(label="Your name", placeholder="operator name", width=200)
+        if operator is not None:
+            self.user.param.update(value=operator, disabled=True, label="Signed in as")
         self.comment = pn.widgets.TextInput(label="Comment", placeholder="optional", sizing_mode="stretch_width")
         self.active = active_tabulator(pagination="local", page_size=25)
         self.reactor_active = active_tabulator()
@@ -144,7 +157,10 @@ class LivePage:
                 raise ValueError("that alarm is no longer active")
             if alarm.state is AlarmState.ACKNOWLEDGED:
                 raise ValueError(f"{alarm.check} on {alarm.reactor_id} is already acknowledged by {alarm.user}")
-            ack = self._acknowledge(alarm.reactor_id, alarm_id, self.user.value or "", self.comment.value or "")
+            if self.operator == "":
+                raise ValueError("no signed-in operator: open the dashboard through its login to acknowledge")
+            user = self.user.value if self.operator is None else self.operator
+            ack = self._acknowledge(alarm.reactor_id, alarm_id, user or "", self.comment.value or "")
         except (ValueError, ConnectionError) as err:
             self.ack_result.param.update(object=str(err), alert_type="danger", visible=True)
             return
@@ -272,12 +288,37 @@ def _placed(columns: Callable[[list[tuple[float, Any]]], dict[str, Any]]) -> Cal
     return build
 
 
+def operator_from_headers(headers: Mapping[str, str | list[str]], header: str | None) -> str | None:
+    """The operator an authenticating proxy named in ``header`` of the page's request.
+
+    ``None`` when the dashboard trusts no header (operators type their name); ``""`` when it
+    does and the request lacks it (a request that bypassed the proxy acknowledges nothing).
+
+    >>> operator_from_headers({"x-forwarded-user": " alice "}, "X-Forwarded-User")
+    'alice'
+    >>> operator_from_headers({}, "X-Forwarded-User"), operator_from_headers({}, None)
+    ('', None)
+    """
+    if header is None:
+        return None
+    wanted = header.lower()
+    for name, value in headers.items():
+        if name.lower() == wanted:
+            first = value[0] if isinstance(value, list) and value else value  # Tornado may list repeats
+            return first.strip() if isinstance(first, str) else ""
+    return ""
+
+
 def live_page(
-    state: FleetState, acknowledge: Acknowledge, broker: str = "", guide: ProcessGuide | None = None
+    state: FleetState,
+    acknowledge: Acknowledge,
+    broker: str = "",
+    guide: ProcessGuide | None = None,
+    user_header: str | None = None,
 ) -> pn.viewable.Viewable:
     """A new session's page, refreshed every :data:`REFRESH_MS` on the session's loop."""
     pn.extension("tabulator")
-    page = LivePage(state, acknowledge, broker, guide)
+    page = LivePage(state, acknowledge, broker, guide, operator_from_headers(pn.state.headers or {}, user_header))
     page.refresh()
     pn.state.add_periodic_callback(page.refresh, period=REFRESH_MS)
     return page.layout()

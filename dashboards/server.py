@@ -44,6 +44,8 @@ class DashboardSettings:
     from (e.g. the machine's name when ``address`` is ``0.0.0.0``). ``profile``
     and ``config`` are the monitor's: the plots draw the limits it alarms on and
     the profile's golden-batch envelope (the simulator's default profile when none).
+    ``user_header`` names the HTTP header in which an authenticating reverse proxy passes
+    the signed-in operator: acknowledgements then carry that name.
     """
 
     broker: str = "mqtt://127.0.0.1:1883"
@@ -53,6 +55,7 @@ class DashboardSettings:
     model: Path | None = None
     profile: Path | None = None
     config: Path | None = None
+    user_header: str | None = None
     history: int = DEFAULT_HISTORY
     allow_origins: tuple[str, ...] = field(default_factory=tuple)
 
@@ -82,7 +85,7 @@ def serve(settings: DashboardSettings, announce: Callable[[str], None] = print) 
     try:
         # Panel calls a plain function once per browser session (it would show a partial as text).
         def live() -> pn.viewable.Viewable:
-            return live_page(state, bridge.acknowledge, str(address), guide)
+            return live_page(state, bridge.acknowledge, str(address), guide, settings.user_header)
 
         def analyze() -> pn.viewable.Viewable:
             return upload_page(settings.model)

@@ -165,3 +165,23 @@ def test_text_from_the_broker_is_escaped():
     page.refresh()
     assert "<script>" not in page.fleet.cards and "&lt;script&gt;" in page.fleet.cards
     assert "<script>" not in page.reactor_header.object
+
+
+def test_a_signed_in_operator_acknowledges_under_their_own_name(fleet):
+    recorder = Recorder()
+    page = LivePage(fleet, recorder, operator="alice")
+    page.refresh()
+    assert page.user.disabled and page.user.value == "alice"
+    page.user.value = "mallory"  # a name typed anyway is not the one sent
+    page.acknowledge(fleet.active_alarms()[0].alarm_id)
+    (_, ack), = recorder.sent
+    assert ack.user == "alice"
+
+
+def test_without_a_signed_in_operator_nothing_is_acknowledged(fleet):
+    recorder = Recorder()
+    page = LivePage(fleet, recorder, operator="")
+    page.refresh()
+    page.user.value = "mallory"
+    page.acknowledge(fleet.active_alarms()[0].alarm_id)
+    assert recorder.sent == [] and "no signed-in operator" in page.ack_result.object

@@ -213,3 +213,36 @@ def test_batches_are_compared_by_culture_time_from_a_shared_link(dashboard, page
     assert marks["day"] == [pytest.approx(reading(HARVESTED, 300).culture_h / 24)]
     assert marks["check"] == ["limit_low_low"]
     page.screenshot(path=SCREENSHOTS / "compare.png", full_page=True)
+
+
+@pytest.fixture(scope="module")
+def signed_in_dashboard(broker: BrokerAddress, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A dashboard behind a (stand-in) login proxy that names the operator in X-Forwarded-User."""
+    workdir = tmp_path_factory.mktemp("signed-in")
+    with dashboard_process(broker, workdir, "--user-header", "X-Forwarded-User") as url:
+        yield url
+
+
+def test_behind_a_login_an_acknowledgement_carries_the_signed_in_operator(signed_in_dashboard, broker, browser, fleet):
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    context = browser.new_context(extra_http_headers={"X-Forwarded-User": "alice"},
+                                  viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(f"{signed_in_dashboard}/live")
+        name = page.get_by_label("Signed in as")
+        expect(name).to_have_value("alice")
+        expect(name).to_be_disabled()
+        row = page.locator(".tabulator-row", has_text=fleet["warning"]).first
+        any_user = t.ack_topic(fleet["warning"], "alice").rsplit("/", 1)[0] + "/+"
+        with Collector(broker, any_user) as acks:
+            row.get_by_role("button", name="Acknowledge").click()
+            expect(page.get_by_text("sent as alice")).to_be_visible()
+            wait_until(lambda: acks.payloads(t.ack_topic(fleet["warning"], "alice")), what="alice's acknowledgement")
+            assert acks.payloads(any_user) == acks.payloads(t.ack_topic(fleet["warning"], "alice"))
+        ack = decode(Acknowledgement, acks.payloads(t.ack_topic(fleet["warning"], "alice"))[0])
+        assert (ack.alarm_id, ack.user) == (fleet["warning_alarm"], "alice")
+    finally:
+        context.close()
