@@ -223,7 +223,7 @@ def active_tabulator(**options: Any) -> pn.widgets.Tabulator:
         buttons={"ack": '<button class="ack" title="acknowledge this alarm">Acknowledge</button>'},
         titles={"raised": "raised (UTC, data clock)", "acknowledged": "acknowledged by · at (UTC, data clock)"},
         formatters={"severity": {"type": "html"}, "message": {"type": "html"}},
-        widths={"raised": 140, "reactor": 90, "severity": 80, "check": 140, "acknowledged": 190, "ack": 120},
+        widths={"raised": 190, "reactor": 130, "severity": 90, "check": 150, "acknowledged": 250, "ack": 130},
         **options,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from bokeh.models import SaveTool
 
 from bioreactor.contract import AlarmState, replace
 from dashboards.compare import ComparePage, alarm_points, historian_batches, overlay_columns
@@ -39,6 +40,7 @@ def test_the_page_overlays_the_chosen_batches_and_the_envelope(historian, tmp_pa
     assert "2 batch(es) in the historian" in page.note.object
     page.batches.value = ["R1 / B1", "R2 / B2"]
     names = {r.data_source.name for r in page.plot.object.renderers}
+    assert any(isinstance(tool, SaveTool) for tool in page.plot.object.toolbar.tools)  # PNG export
     assert {"compare_line:R1 / B1", "compare_line:R2 / B2", "compare_alarms:R1 / B1"} <= names
     page.variable.value = "do"
     assert "Dissolved" in page.plot.object.title.text or "DO" in page.plot.object.title.text

@@ -10,6 +10,7 @@ here measures time or sleeps to decide that something did not happen.
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -108,6 +109,11 @@ def source_data(page: Any, name: str) -> dict[str, list[Any]]:
 
 def shown_reactor(page: Any) -> str:
     return str(page.locator("select").first.input_value())
+
+
+def test_the_root_url_opens_the_live_page(dashboard):
+    with urllib.request.urlopen(f"{dashboard}/", timeout=WAIT_MS / 1000) as response:
+        assert response.url == f"{dashboard}/live" and b"Bokeh" in response.read()
 
 
 def test_the_fleet_shows_trouble_first_and_a_card_opens_its_reactor(dashboard, page, fleet):
