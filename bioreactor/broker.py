@@ -26,8 +26,9 @@ from typing import Self
 from bioreactor.mqtt import ENV_CA_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, ENV_USERNAME, BrokerAddress, broker_answers
 
 REPO = Path(__file__).resolve().parent.parent
-REPO_CONFIG = REPO / "mosquitto.conf"
 DEPLOY = REPO / "deploy"
+#: The open, loopback-only configuration of the tests and benchmarks (anonymous clients allowed).
+LOOPBACK_CONFIG = DEPLOY / "mosquitto-loopback.conf"
 SECURE_CONFIG = DEPLOY / "mosquitto-secure.conf"
 ACL = DEPLOY / "acl"
 #: The identities of ``deploy/acl``, each a user of the password file ``deploy/make-credentials`` writes.
@@ -47,9 +48,9 @@ def render_config(
     data_dir: Path | None,
     extra: str = "",
     settings: Mapping[str, str] | None = None,
-    template: Path = REPO_CONFIG,
+    template: Path = LOOPBACK_CONFIG,
 ) -> str:
-    """The repo's ``mosquitto.conf`` with its listener port and persistence directory replaced,
+    """``deploy/mosquitto-loopback.conf`` with its listener port and persistence directory replaced,
     and each option of ``settings`` (name -> value) set instead of the file's.
 
     >>> conf = render_config(port=18830, data_dir=None, settings={"autosave_interval": "3600"})

@@ -301,7 +301,7 @@ def test_ports_are_published_on_loopback_only(compose):
 def test_broker_runs_the_secure_config(compose):
     broker = compose["services"]["broker"]
     mounted = {m["target"]: m["source"] for m in bind_mounts(broker)}
-    assert "./mosquitto.conf" not in mounted.values(), "the demo's anonymous config"
+    assert "./deploy/mosquitto-loopback.conf" not in mounted.values(), "the tests' anonymous config"
     assert mounted[sed_command(compose)[-1]] == "./deploy/mosquitto-secure.conf"
     assert "allow_anonymous false" in SECURE_CONFIG.read_text().splitlines()
     assert script_lines(broker)[-1] == f"exec mosquitto -c {BROKER_CONFIG}"
