@@ -175,16 +175,19 @@ def alarm_table(events: Iterable[AlarmEvent]) -> pd.DataFrame:
 
 #: Columns of the active-alarm table; ``ack`` holds each row's acknowledge button.
 ACTIVE_TABLE_COLUMNS: tuple[str, ...] = (
-    "raised", "reactor", "severity", "check", "message", "acknowledged", "alarm_id",
+    "incident", "raised", "reactor", "severity", "check", "message", "acknowledged", "alarm_id",
 )
 _MUTED = "#8c959f"
 
 
 def active_table(alarms: Sequence[AlarmEvent], views: Mapping[str, ReactorView] | None = None) -> pd.DataFrame:
-    """Active alarms as the page's table, most urgent first as given.
+    """Active alarms as the page's table, most urgent first as given, under their incident.
 
-    Raise and acknowledgement times are both on the reactor's data clock (UTC), the clock of
-    its readings, so they compare; an acknowledged alarm is greyed and names who acknowledged
+    ``incident`` names the problem an alarm belongs to (its reactor and the incident's
+    diagnosis, or the alarm itself when it stands alone); the page groups rows by it, so
+    one temperature-loop failure is one group, not seven unrelated rows. Raise and
+    acknowledgement times are both on the reactor's data clock (UTC), the clock of its
+    readings, so they compare; an acknowledged alarm is greyed and names who acknowledged
     it. An alarm that is a consequence of another's incident says so.
     """
     rows = []
@@ -199,7 +202,9 @@ def active_table(alarms: Sequence[AlarmEvent], views: Mapping[str, ReactorView] 
             else ""
         )
         style = f"color:{_MUTED}" if acknowledged else ""
+        problem = first_sentence(incident.message, 90) if incident is not None else first_sentence(a.message, 90)
         rows.append({
+            "incident": f"{a.reactor_id} · {incident.diagnosis if incident else a.check}: {problem}",
             "raised": f"{a.first_seen:%Y-%m-%d %H:%M}",
             "reactor": a.reactor_id,
             "severity": f'<span style="color:{colour};font-weight:700">{a.severity.value}</span>',
@@ -219,7 +224,8 @@ def active_tabulator(**options: Any) -> pn.widgets.Tabulator:
         disabled=True,
         sizing_mode="stretch_width",
         layout="fit_columns",
-        hidden_columns=["alarm_id"],
+        hidden_columns=["alarm_id", "incident"],
+        groupby=["incident"],
         buttons={"ack": '<button class="ack" title="acknowledge this alarm">Acknowledge</button>'},
         titles={"raised": "raised (UTC, data clock)", "acknowledged": "acknowledged by · at (UTC, data clock)"},
         formatters={"severity": {"type": "html"}, "message": {"type": "html"}},

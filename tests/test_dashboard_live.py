@@ -4,7 +4,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bioreactor.contract import Acknowledgement, AlarmState, Severity, StatusState, encode
+from bioreactor.contract import (
+    Acknowledgement,
+    ActiveAlarms,
+    AlarmState,
+    Incident,
+    IncidentState,
+    Severity,
+    StatusState,
+    encode,
+)
 from bioreactor.contract import topics as t
 from dashboards.live import LivePage
 from dashboards.state import FleetState
@@ -48,6 +57,9 @@ def test_refresh_shows_fleet_plots_and_alarms(fleet):
     assert len(page.plots.readings.data["day"]) == 10
     assert list(page.active.value["reactor"]) == ["R2"]
     assert "low-low limit on R2" in page.active.value["message"][0]
+    assert page.active.value["incident"][0] == (
+        "R2 · limit_low_low: glucose 0.20 g/L is below the low-low limit on R2 (limit_low_low)"
+    )
     # Trouble first: R2 has a critical alarm, so its card comes first and names it in words.
     assert page.fleet.cards.index('data-reactor="R2"') < page.fleet.cards.index('data-reactor="R1"')
     assert "glucose 0.20 g/L is below the low-low limit on R2" in page.fleet.cards
@@ -185,3 +197,22 @@ def test_without_a_signed_in_operator_nothing_is_acknowledged(fleet):
     page.user.value = "mallory"
     page.acknowledge(fleet.active_alarms()[0].alarm_id)
     assert recorder.sent == [] and "no signed-in operator" in page.ack_result.object
+
+
+def test_alarms_of_one_incident_are_grouped_under_its_diagnosis(fleet):
+    at = latest(fleet, "R1").timestamp
+    cause = alarm("R1", check="temperature_control", at=at, incident_id="R1:B1:1",
+                  message="Temperature 39.8 °C is 2.8 above its set point. Check the jacket.")
+    consequence = alarm("R1", check="limit_high_high", at=at, incident_id="R1:B1:1")
+    incident = Incident(incident_id="R1:B1:1", reactor_id="R1", batch_id="B1", state=IncidentState.UPDATED,
+                        timestamp=at, opened_at=at, diagnosis="temperature_control", severity=Severity.CRITICAL,
+                        message=cause.message)
+    fleet.apply(t.active_alarms_topic("R1"), encode(ActiveAlarms(reactor_id="R1", timestamp=at,
+                                                                 alarms=(cause, consequence), incidents=(incident,))))
+    page = LivePage(fleet, Recorder())
+    page.refresh()
+    table = page.active.value[page.active.value["reactor"] == "R1"]
+    assert set(table["incident"]) == {"R1 · temperature_control: Temperature 39.8 °C is 2.8 above its set point."}
+    (consequence_row,) = table[table["check"] == "limit_high_high"]["message"]
+    assert "(consequence of temperature_control)" in consequence_row
+    assert "Temperature 39.8 °C is 2.8 above its set point." in page.fleet.cards  # the card names the cause
