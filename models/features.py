@@ -83,12 +83,30 @@ def _unit(variable: str) -> str:
 _READING_UNITS = field_units(Reading)
 
 
+def mean_feature(variable: str) -> str:
+    """Name of the rolling mean of ``variable``.
+
+    >>> mean_feature("glucose")
+    'glucose_mean_2h'
+    """
+    return f"{variable}_mean_{MEAN_WINDOW_H:g}h"
+
+
+def slope_feature(variable: str) -> str:
+    """Name of the rolling slope of ``variable``.
+
+    >>> slope_feature("glucose")
+    'glucose_slope_6h'
+    """
+    return f"{variable}_slope_{SLOPE_WINDOW_H:g}h"
+
+
 def _catalogue() -> tuple[Feature, ...]:
     features = [Feature(TIME, TIME, _unit(TIME))]
     features += [Feature(v, v, _unit(v)) for v in REQUIRED_INPUTS + OPTIONAL_INPUTS]
     for v in TRENDED:
-        features.append(Feature(f"{v}_mean_{MEAN_WINDOW_H:g}h", v, _unit(v)))
-        features.append(Feature(f"{v}_slope_{SLOPE_WINDOW_H:g}h", v, f"{_unit(v)}/h"))
+        features.append(Feature(mean_feature(v), v, _unit(v)))
+        features.append(Feature(slope_feature(v), v, f"{_unit(v)}/h"))
     features += [
         Feature("ivc", "vcd", "1e6 cells·h/mL"),
         Feature("growth_rate", "vcd", "1/h"),
@@ -189,8 +207,8 @@ def build_features(
     mean_window = _Window(codes, t, MEAN_WINDOW_H)
     slope_window = _Window(codes, t, SLOPE_WINDOW_H)
     for v in TRENDED:
-        out[f"{v}_mean_{MEAN_WINDOW_H:g}h"] = mean_window.mean(out[v])
-        out[f"{v}_slope_{SLOPE_WINDOW_H:g}h"] = slope_window.slope(out[v])
+        out[mean_feature(v)] = mean_window.mean(out[v])
+        out[slope_feature(v)] = slope_window.slope(out[v])
 
     vcd = out["vcd"]
     steps = np.where(starts, 0.0, (vcd + np.r_[vcd[:1], vcd[:-1]]) / 2 * np.diff(t, prepend=t[0]))
@@ -200,16 +218,75 @@ def build_features(
     cumulative = np.cumsum(steps)
     # rows are sorted by batch, so factorize numbered the batches 0, 1, 2... in row order
     out["ivc"] = offsets + cumulative - cumulative[np.flatnonzero(starts)][codes]
-    vcd_mean = slope_window.mean(vcd)
+    return feature_frame(out, slope_window.mean(vcd), rows.index).loc[frame.index]
+
+
+def feature_frame(
+    columns: Mapping[str, FloatArray], vcd_mean: FloatArray, index: pd.Index
+) -> pd.DataFrame:
+    """The feature matrix, completed with the rates derived from the windowed features.
+
+    Parameters
+    ----------
+    columns
+        Every feature of :data:`FEATURE_NAMES` but the rates: the raw inputs, the
+        rolling means and slopes and the IVC, one value per row.
+    vcd_mean
+        Mean VCD over each row's slope window, the cell count the rates are per.
+    index
+        Index of the rows.
+    """
+    out = dict(columns)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["growth_rate"] = out[f"vcd_slope_{SLOPE_WINDOW_H:g}h"] / vcd_mean
-        out["glucose_uptake_rate"] = -out[f"glucose_slope_{SLOPE_WINDOW_H:g}h"]
+        out["growth_rate"] = out[slope_feature("vcd")] / vcd_mean
+        out["glucose_uptake_rate"] = -out[slope_feature("glucose")]
         # per 1e9 cells: g/L/h divided by 1e6 cells/mL = g per 1e9 cells per hour
         out["specific_glucose_uptake"] = out["glucose_uptake_rate"] / vcd_mean
     features = pd.DataFrame(out, columns=list(FEATURE_NAMES))
     features = features.replace([np.inf, -np.inf], np.nan)
-    features.index = rows.index
-    return features.loc[frame.index]
+    features.index = index
+    return features
+
+
+def window_mean(total: FloatArray, count: FloatArray) -> FloatArray:
+    """Means from the sums and numbers of values of windows; NaN for an empty window."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean: FloatArray = total / count
+    return mean
+
+
+def window_slope(
+    n: FloatArray,
+    st: FloatArray,
+    sx: FloatArray,
+    stt: FloatArray,
+    stx: FloatArray,
+    *,
+    origin: FloatArray | float = 0.0,
+) -> FloatArray:
+    """Least-squares slopes of ``x`` against time from window sums of 1, t, x, t² and t·x.
+
+    Parameters
+    ----------
+    n, st, sx, stt, stx
+        The window sums, of culture time ``t`` less ``origin`` and of ``x`` less
+        any constant.
+    origin
+        Culture time the sums' times are measured from. The slope depends on
+        neither offset, but rounding does: values near the window's cancel less.
+
+    Returns
+    -------
+    numpy.ndarray
+        The slopes; NaN with fewer than two points, or when the times are too close
+        together, relative to the culture time itself, to resolve their spread.
+    """
+    denominator = n * stt - st * st
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (n * stx - st * sx) / denominator
+    # n·Σ(culture time)², whatever the origin: the degeneracy test must not depend on it
+    scale = n * (stt + origin * (2 * st + n * origin))
+    return np.where((n >= 2) & (denominator > 1e-9 * np.maximum(scale, 1.0)), slope, np.nan)
 
 
 class _Window:
@@ -232,8 +309,7 @@ class _Window:
 
     def mean(self, x: FloatArray) -> FloatArray:
         valid = ~np.isnan(x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self._sum(np.where(valid, x, 0.0)) / self._sum(valid.astype(float))
+        return window_mean(self._sum(np.where(valid, x, 0.0)), self._sum(valid.astype(float)))
 
     def slope(self, x: FloatArray) -> FloatArray:
         """Least-squares slope of ``x`` against time; NaN with fewer than two points."""
@@ -241,9 +317,4 @@ class _Window:
         t = np.where(valid, self._t, 0.0)
         xv = np.where(valid, x, 0.0)
         n = self._sum(valid.astype(float))
-        st, sx = self._sum(t), self._sum(xv)
-        stt, stx = self._sum(t * t), self._sum(t * xv)
-        denominator = n * stt - st * st
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = (n * stx - st * sx) / denominator
-        return np.where((n >= 2) & (denominator > 1e-9 * np.maximum(n * stt, 1.0)), slope, np.nan)
+        return window_slope(n, self._sum(t), self._sum(xv), self._sum(t * t), self._sum(t * xv))
