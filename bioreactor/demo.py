@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ from bioreactor.mqtt import (
     disconnect,
     make_client,
 )
+from bioreactor.signals import set_from_handler
 from models.ensure import ensure_model
 from models.outputs import DEFAULT_MODEL_PATH
 
@@ -294,8 +296,15 @@ def wait_until_monitor_idle(
 
 
 def _wait_for_interrupt() -> None:
+    """Until Ctrl-C or SIGTERM. Handlers of its own: a process started in the background by a
+    non-interactive shell (``nohup``, ``&``, a CI runner) inherits SIGINT ignored, and Python
+    then never raises ``KeyboardInterrupt``."""
+    stop = threading.Event()
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, lambda *_: set_from_handler(stop))
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        stop.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
