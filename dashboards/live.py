@@ -128,17 +128,18 @@ class LivePage:
     def refresh(self) -> None:
         """Bring every widget up to date with the shared state; cheap when nothing changed."""
         self._set(self.header, "object", self._header_html())
-        self._show_fleet()
+        views = self.state.overview()  # one snapshot of the fleet for the cards, the choice and the table
+        self._show_fleet(views)
         reactors = self.state.reactors()
         if self.reactor.options != reactors:
             self.reactor.options = reactors
-        if self.reactor.value is None and reactors:
-            self.reactor.value = self.state.overview()[0].reactor_id  # trouble first; the watcher shows it
+        if self.reactor.value is None and views:
+            self.reactor.value = views[0].reactor_id  # trouble first; the watcher shows it
         else:
             self._pull_reactor()
         active = self.state.active_alarms()
         if self._changed("active", active):
-            self.active.value = active_table(active, {v.reactor_id: v for v in self.state.overview()})
+            self.active.value = active_table(active, {v.reactor_id: v for v in views})
         events = self.state.recent_events(RECENT_EVENTS)
         if self._changed("events", events):
             self.events.value = alarm_table(events)
@@ -181,8 +182,9 @@ class LivePage:
 
         return clicked
 
-    def _show_fleet(self) -> None:
-        views = self.state.overview()
+    def _show_fleet(self, views: list[ReactorView] | None = None) -> None:
+        """Redraw the cards: of ``views``, or of a fresh snapshot (a filter or the chosen reactor changed)."""
+        views = self.state.overview() if views is None else views
         shown = [v for v in views if _matches(v, self.search.value or "", self.show.value)]
         self._set(self.fleet, "cards", overview_html(shown, len(views) - len(shown), self.reactor.value))
 

@@ -100,8 +100,12 @@ class AlertFilter:
 
 def format_alarm(event: AlarmEvent) -> str:
     """One readable line: time, reactor, severity, state, message."""
-    when = event.timestamp.strftime("%Y-%m-%d %H:%M:%SZ")
-    return f"{when}  {event.reactor_id}  {event.severity.value.upper():<8}  {event.state.value:<12}  {event.message}"
+    return _line(event, event.state.value, event.message)
+
+
+def _line(notice: Notice, state: str, text: str) -> str:
+    when = notice.timestamp.strftime("%Y-%m-%d %H:%M:%SZ")
+    return f"{when}  {notice.reactor_id}  {notice.severity.value.upper():<8}  {state:<12}  {text}"
 
 
 def format_notice(notice: Notice) -> str:
@@ -118,13 +122,9 @@ def format_notice(notice: Notice) -> str:
     """
     if isinstance(notice, AlarmEvent):
         return format_alarm(notice)
-    when = notice.timestamp.strftime("%Y-%m-%d %H:%M:%SZ")
     related = len(notice.alarms) - 1
     grouped = f" (+{related} related alarm{'s' if related > 1 else ''})" if related > 0 else ""
-    return (
-        f"{when}  {notice.reactor_id}  {notice.severity.value.upper():<8}  {notice.state.value:<12}  "
-        f"{notice.diagnosis}: {notice.message}{grouped}"
-    )
+    return _line(notice, notice.state.value, f"{notice.diagnosis}: {notice.message}{grouped}")
 
 
 def _identity(notice: Notice) -> str:
